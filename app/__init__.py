@@ -1,0 +1,1 @@
+"""Online scoring server: FastAPI + onnxruntime over the feature contract. Never imports torch."""

@@ -1,0 +1,174 @@
+"""HTTP endpoints. Handlers are thin: parse, encode, score, render; errors are raised, not built here."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from app.errors import NotReady, PayloadTooLarge
+from app.payload import ScoreRequest, parse_score_request
+from app.scoring import Scores, ScoringModel
+from app.state import ServerState
+
+router = APIRouter()
+JSON = "application/json"
+_MAX_REQUEST_ID = 128
+
+SCORE_BODY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "records": {
+            "type": "array",
+            "items": {"type": "object", "additionalProperties": True},
+            "description": "rows keyed by raw field name; see GET /v1/model for the fields",
+        },
+        "columns": {
+            "type": "object",
+            "additionalProperties": {"type": "array"},
+            "description": "the same rows column-wise: {field: [value per row]}",
+        },
+        "report_oov": {"type": "boolean", "default": False, "description": "list fields scored as unseen"},
+    },
+    "example": {"records": [{"user_id": 196, "item_id": 242, "age": 49, "gender": "M", "genres": ["Comedy"]}]},
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"description": text, "content": {JSON: {"example": {"error": err, "detail": "...", "field": "age"}}}}
+    for code, text, err in (
+        (400, "malformed JSON", "malformed_json"),
+        (413, "body too large", "payload_too_large"),
+        (422, "invalid request (the field is named)", "invalid_request"),
+        (503, "no model loaded yet", "not_ready"),
+    )
+}
+
+
+def state_of(request: Request) -> ServerState:
+    return request.app.state.ctr
+
+
+def request_id(request: Request) -> str:
+    given = request.headers.get("x-request-id")
+    if given and len(given) <= _MAX_REQUEST_ID and given.isprintable():
+        return given
+    return uuid.uuid4().hex
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) anything over ``limit`` bytes without buffering it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body is {declared} bytes, the limit is {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def ready_model(state: ServerState) -> ScoringModel:
+    if state.model is None:
+        raise NotReady(f"no model loaded: {state.not_ready_reason}")
+    return state.model
+
+
+@router.post(
+    "/v1/score",
+    summary="Click probabilities for one or many records",
+    openapi_extra={"requestBody": {"required": True, "content": {JSON: {"schema": SCORE_BODY_SCHEMA}}}},
+    responses={200: {"description": "one probability per record, in request order"}, **ERROR_RESPONSES},
+)
+async def score(request: Request) -> Response:
+    state = state_of(request)
+    rid = request_id(request)
+    body = await read_body(request, state.settings.max_body_bytes)
+    model = ready_model(state)
+    parsed = parse_score_request(body, model.encoder, state.settings.max_records)
+    if parsed.n_rows >= state.settings.offload_rows:
+        # Encoding thousands of rows is milliseconds of Python: keep the event loop free.
+        batch = await run_in_threadpool(parsed.encode, model.encoder)
+        rows = await model.store.gather(batch.ids)
+        scores = await run_in_threadpool(model.infer, rows, batch.values)
+    else:
+        started = time.perf_counter()
+        batch = parsed.encode(model.encoder)
+        state.metrics.encode_seconds.observe(time.perf_counter() - started)
+        scores = await _timed_score(state, model, batch)
+    state.metrics.scored_rows.inc(parsed.n_rows)
+    state.metrics.rows_per_request.observe(parsed.n_rows)
+    return Response(_score_body(model, rid, scores, parsed, batch), media_type=JSON, headers={"x-request-id": rid})
+
+
+async def _timed_score(state: ServerState, model: ScoringModel, batch: Any) -> Scores:
+    rows = await model.store.gather(batch.ids)
+    started = time.perf_counter()
+    scores = model.infer(rows, batch.values)
+    state.metrics.inference_seconds.observe(time.perf_counter() - started)
+    return scores
+
+
+def _score_body(model: ScoringModel, rid: str, scores: Scores, parsed: ScoreRequest, batch: Any) -> bytes:
+    out: dict[str, Any] = {
+        "model_version": model.version,
+        "request_id": rid,
+        "probabilities": scores.probabilities,
+    }
+    if parsed.report_oov:
+        out["oov_fields"] = model.encoder.oov_fields(batch)
+    return orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+@router.get("/v1/model", summary="The active model: version, field schema, limits and offline metrics")
+async def model_info(request: Request) -> Response:
+    state = state_of(request)
+    model = ready_model(state)
+    manifest = model.artifact.manifest
+    fields = [
+        {
+            "name": f.spec.name,
+            "request_key": f.spec.source,
+            "kind": f.spec.kind,
+            "dtype": f.spec.dtype if f.spec.kind != "numeric" else "number",
+            "side": f.spec.side,
+            "required": f.spec.required,
+            **({"max_length": f.spec.max_length} if f.spec.kind == "multi_categorical" else {}),
+            "features": f.size,
+        }
+        for f in model.encoder.fields
+    ]
+    body = {
+        "name": model.name,
+        "version": model.version,
+        "created_at": manifest.get("created_at"),
+        "dataset": manifest.get("dataset", {}).get("name"),
+        "split": manifest.get("split"),
+        "metrics": manifest.get("metrics"),
+        "embedding_dim": model.artifact.embedding_dim,
+        "fields": fields,
+        "limits": {"max_records": state.settings.max_records, "max_body_bytes": state.settings.max_body_bytes},
+    }
+    return Response(orjson.dumps(body), media_type=JSON)
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+async def healthz() -> Response:
+    return Response(b'{"status":"ok"}', media_type=JSON)
+
+
+@router.get("/readyz", summary="Readiness: a model is loaded and warmed up")
+async def readyz(request: Request) -> Response:
+    state = state_of(request)
+    model = ready_model(state)
+    return Response(orjson.dumps({"status": "ready", "model_version": model.version}), media_type=JSON)
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
+async def metrics(request: Request) -> Response:
+    return Response(state_of(request).metrics.exposition(), media_type="text/plain; version=0.0.4; charset=utf-8")

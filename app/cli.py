@@ -1,0 +1,128 @@
+"""``ctr serve`` and ``ctr score``: run the server, and call it from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def register(commands: Any) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="serve the active model over HTTP",
+        description="Run the scoring server (uvicorn + uvloop + httptools). Every option is also a CTR_* "
+        "environment variable (e.g. CTR_MODEL_DIR); see app/settings.py.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    serve.add_argument("--model-dir", default=None, help="model directory or version directory [CTR_MODEL_DIR]")
+    serve.add_argument("--version", default=None, help="pin a model version [CTR_MODEL_VERSION]")
+    serve.add_argument("--host", default=None, help="bind address [CTR_HOST, default 127.0.0.1]")
+    serve.add_argument("--port", type=int, default=None, help="port [CTR_PORT, default 8000]")
+    serve.add_argument("--workers", type=int, default=None, help="worker processes [CTR_WORKERS, default 1]")
+    serve.set_defaults(run=run_serve)
+
+    score = commands.add_parser(
+        "score",
+        help="send records to a running server and print their probabilities",
+        description="POST records to /v1/score and print a table (or the raw JSON with --json).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    source = score.add_mutually_exclusive_group(required=True)
+    source.add_argument("--file", help="JSON file: {'records': [...]} or a list of records; '-' for stdin")
+    source.add_argument("--record", help='one record as JSON, e.g. \'{"user_id": 196, "item_id": 242}\'')
+    score.add_argument("--url", default=os.environ.get("CTR_URL", DEFAULT_URL), help="server base URL")
+    score.add_argument("--report-oov", action="store_true", help="ask which fields were unseen")
+    score.add_argument("--json", action="store_true", help="print the server's JSON response")
+    score.add_argument("--timeout", type=float, default=10.0, help="seconds")
+    score.set_defaults(run=run_score)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.settings import Settings
+
+    overrides = {"MODEL_DIR": args.model_dir, "MODEL_VERSION": args.version, "HOST": args.host,
+                 "PORT": args.port, "WORKERS": args.workers}  # fmt: skip
+    for key, value in overrides.items():
+        if value is not None:
+            os.environ[f"CTR_{key}"] = str(value)  # workers are separate processes: pass settings by env
+    settings = Settings()
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level,
+        access_log=False,
+    )
+    return 0
+
+
+def run_score(args: argparse.Namespace) -> int:
+    try:
+        payload = _load_payload(args)
+    except (OSError, ValueError) as exc:
+        print(f"ctr score: error: {exc}", file=sys.stderr)
+        return 2
+    payload["report_oov"] = bool(args.report_oov)
+    status, body = post_json(f"{args.url.rstrip('/')}/v1/score", payload, args.timeout)
+    if status is None:
+        print(f"ctr score: error: cannot reach {args.url}: {body}", file=sys.stderr)
+        return 2
+    if args.json or status != 200:
+        print(json.dumps(body, indent=2))
+        return 0 if status == 200 else 1
+    print_scores(payload["records"], body)
+    return 0
+
+
+def _load_payload(args: argparse.Namespace) -> dict[str, Any]:
+    if args.record is not None:
+        return {"records": [json.loads(args.record)]}
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    data = json.loads(text)
+    records = data.get("records") if isinstance(data, dict) else data
+    if not isinstance(records, list):
+        raise ValueError("expected {'records': [...]} or a JSON list of records")
+    return {"records": records}
+
+
+def post_json(url: str, payload: Any, timeout: float) -> tuple[int | None, Any]:
+    """POST JSON with the standard library (the server-only install has no HTTP client package)."""
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"content-type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+    except (urllib.error.URLError, OSError) as exc:
+        return None, str(getattr(exc, "reason", exc))
+
+
+def print_scores(records: list[dict[str, Any]], body: dict[str, Any]) -> None:
+    """A table: one line per record with its probability and a short summary of its fields."""
+    print(f"model {body['model_version']}  request {body['request_id']}")
+    oov = body.get("oov_fields")
+    for i, (record, p) in enumerate(zip(records, body["probabilities"], strict=True)):
+        summary = ", ".join(f"{k}={_short(v)}" for k, v in record.items())
+        extra = f"  unseen: {', '.join(oov[i])}" if oov and oov[i] else ""
+        print(f"  {i:>3}  p(click)={p:.4f}  {summary}{extra}")
+
+
+def _short(value: Any) -> str:
+    text = "|".join(map(str, value)) if isinstance(value, list) else str(value)
+    return text if len(text) <= 24 else text[:21] + "..."

@@ -1,0 +1,410 @@
+"""Feature encoding: raw records -> (feature ids, feature values), the one code path for both sides.
+
+Layout of an encoded row
+------------------------
+Every field owns a fixed range of *slots* (one for ``categorical`` and ``numeric`` fields,
+``max_length`` for ``multi_categorical``) and a contiguous block of global feature ids::
+
+    global id = field.offset + local id,   local id 0 = the field's out-of-vocabulary (OOV) feature
+
+A row is ``ids[M]`` (int64) and ``values[M]`` (float32), M = total slots. Unused slots of a
+multi-valued field hold the field's OOV id with value 0, which contributes nothing to an FM
+(every FM term is multiplied by the slot's value), so padding is free and shapes stay fixed.
+
+Raw values
+----------
+* categorical: a string, or an integer (also an integral float) turned into its decimal string;
+  ``dtype = "int"`` also accepts integer strings and normalises them (``"0196"`` -> ``"196"``).
+  A ``transform`` (``prefix:<n>``, ``lower``) is then applied.
+* multi_categorical: a list of such values, or one string split on the field's ``separator``;
+  each value gets weight 1 (``weighting = "one"``) or 1/len (``"mean"``).
+* numeric: a number (or a numeric string), bucketised by boundaries into a one-hot bucket feature.
+
+``None``, NaN, ``""`` and an empty list mean *missing*: a missing optional field is encoded as its
+OOV feature with value 1; a missing required field is an error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from contract.schema import FieldSpec
+
+OOV = 0
+_MISSING = -1
+
+
+class EncodingError(ValueError):
+    """A raw value cannot be encoded. ``field`` is the request key (raw column) at fault."""
+
+    def __init__(self, field: str | None, message: str, row: int | None = None) -> None:
+        where = f"{field}" if row is None else f"{field} (record {row})"
+        super().__init__(f"{where}: {message}" if field else message)
+        self.field = field
+        self.row = row
+        self.message = message
+
+
+@dataclass(frozen=True)
+class EncodedBatch:
+    """Model inputs for ``n`` rows: ``ids`` (n, M) int64 global feature ids, ``values`` (n, M) float32."""
+
+    ids: np.ndarray
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+
+class FieldEncoder:
+    """Encoding state of one field: its vocabulary (or bucket boundaries) and its id/slot ranges."""
+
+    def __init__(
+        self,
+        spec: FieldSpec,
+        offset: int,
+        slot_start: int,
+        vocabulary: Sequence[str] = (),
+        boundaries: Sequence[float] = (),
+    ) -> None:
+        self.spec = spec
+        self.offset = offset
+        self.slot_start = slot_start
+        self.vocabulary = list(vocabulary)
+        self.index = {value: i + 1 for i, value in enumerate(self.vocabulary)}
+        self.boundaries = np.asarray(boundaries, dtype=np.float64)
+        if spec.kind == "numeric":
+            self.size = len(self.boundaries) + 2  # OOV + (len + 1) buckets
+        else:
+            self.size = len(self.vocabulary) + 1
+        self._prefix = int(spec.transform.split(":")[1]) if (spec.transform or "").startswith("prefix:") else 0
+        # A non-empty string needs no canonicalisation when it is already the vocabulary's spelling.
+        self._plain_strings = spec.dtype == "string" and spec.transform is None
+
+    # -- raw value -> canonical value ------------------------------------------------------------
+    def canonical(self, value: Any, row: int | None = None) -> str | None:
+        """The vocabulary spelling of one categorical value, or None when missing."""
+        kind = type(value)
+        if kind is str:
+            if not value:
+                return None
+            if self.spec.dtype == "int":
+                text = value.strip()
+                if not (text.lstrip("-").isdigit()):
+                    raise EncodingError(self.spec.source, f"expected an integer id, got {value!r}", row)
+                value = str(int(text))
+        elif kind is int or isinstance(value, np.integer):
+            value = str(int(value))
+        elif kind is float or isinstance(value, np.floating):
+            if math.isnan(value):
+                return None
+            if not float(value).is_integer():
+                raise EncodingError(self.spec.source, f"expected a string or integer id, got {value!r}", row)
+            value = str(int(value))
+        elif value is None:
+            return None
+        else:
+            raise EncodingError(self.spec.source, f"expected a string or integer, got {_json_type(value)}", row)
+        if self._prefix:
+            return value[: self._prefix]
+        if self.spec.transform == "lower":
+            return value.lower()
+        return value
+
+    def number(self, value: Any, row: int | None = None) -> float | None:
+        """A numeric field's value as float, or None when missing."""
+        kind = type(value)
+        if kind is float or kind is int or isinstance(value, np.integer | np.floating):
+            number = float(value)
+        elif value is None:
+            return None
+        elif kind is str:
+            if not value.strip():
+                return None
+            try:
+                number = float(value)
+            except ValueError:
+                raise EncodingError(self.spec.source, f"expected a number, got {value!r}", row) from None
+        else:
+            raise EncodingError(self.spec.source, f"expected a number, got {_json_type(value)}", row)
+        if math.isnan(number):
+            return None
+        if math.isinf(number):
+            raise EncodingError(self.spec.source, "expected a finite number", row)
+        return number
+
+    def items(self, value: Any, row: int | None = None) -> list[str] | None:
+        """A multi-valued field's canonical values, or None when missing."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            if self.spec.separator is None:
+                raise EncodingError(self.spec.source, "expected a list of values", row)
+            parts: Iterable[Any] = (p for p in value.split(self.spec.separator) if p)
+        elif isinstance(value, list | tuple | np.ndarray):
+            parts = value
+        elif isinstance(value, float) and math.isnan(value):
+            return None
+        else:
+            raise EncodingError(self.spec.source, f"expected a list, got {_json_type(value)}", row)
+        items = []
+        for part in parts:
+            item = self.canonical(part, row)
+            if item is not None:
+                items.append(item)
+        if len(items) > self.spec.max_length:
+            raise EncodingError(
+                self.spec.source, f"has {len(items)} values, more than max_length={self.spec.max_length}", row
+            )
+        return items or None
+
+    # -- column -> local ids ---------------------------------------------------------------------
+    def local_ids(self, column: Sequence[Any]) -> np.ndarray:
+        """Local ids of a categorical or numeric column; missing values get ``_MISSING``."""
+        if self.spec.kind == "numeric":
+            numbers = np.fromiter(
+                (_nan_if_none(self.number(v, r)) for r, v in enumerate(column)), np.float64, len(column)
+            )
+            local = np.searchsorted(self.boundaries, numbers, side="right") + 1
+            local[np.isnan(numbers)] = _MISSING
+            return local
+        get = self.index.get
+        out = np.empty(len(column), dtype=np.int64)
+        for r, value in enumerate(column):
+            if self._plain_strings and type(value) is str and value:
+                out[r] = get(value, OOV)
+            else:
+                key = self.canonical(value, r)
+                out[r] = _MISSING if key is None else get(key, OOV)
+        return out
+
+    def label(self, local: int) -> str:
+        """Human-readable name of a local feature (for explanations and store keys)."""
+        if local == OOV:
+            return "<oov>"
+        if self.spec.kind == "numeric":
+            b = self.boundaries
+            lo = "-inf" if local == 1 else f"{b[local - 2]:g}"
+            hi = "inf" if local == len(b) + 1 else f"{b[local - 1]:g}"
+            return f"[{lo},{hi})"
+        return self.vocabulary[local - 1]
+
+    def to_layout(self) -> dict[str, Any]:
+        layout = self.spec.to_dict()
+        layout.update(offset=self.offset, size=self.size, slot_start=self.slot_start)
+        if self.spec.kind == "numeric":
+            layout["fitted_boundaries"] = self.boundaries.tolist()
+        return layout
+
+
+class FeatureEncoder:
+    """Turns raw records or columns into an :class:`EncodedBatch`; fitted on training data only."""
+
+    def __init__(self, fields: Sequence[FieldEncoder]) -> None:
+        self.fields = tuple(fields)
+        self.num_features = sum(f.size for f in self.fields)
+        self.num_slots = sum(f.spec.slots for f in self.fields)
+        self.sources = tuple(dict.fromkeys(f.spec.source for f in self.fields))
+        self._source_set = frozenset(self.sources)
+        self._required = tuple(dict.fromkeys(f.spec.source for f in self.fields if f.spec.required))
+        # Row template: every slot starts as its field's OOV id; values 0 (padding) or 1 (single slot).
+        self._template_ids = np.empty(self.num_slots, dtype=np.int64)
+        self._template_values = np.zeros(self.num_slots, dtype=np.float32)
+        for f in self.fields:
+            self._template_ids[f.slot_start : f.slot_start + f.spec.slots] = f.offset
+
+    # -- construction ----------------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        specs: Sequence[FieldSpec],
+        vocabularies: Mapping[str, Sequence[str]],
+        boundaries: Mapping[str, Sequence[float]],
+    ) -> FeatureEncoder:
+        """Lay fields out in schema order, given each field's vocabulary or numeric boundaries."""
+        fields, offset, slot = [], 0, 0
+        for spec in specs:
+            field = FieldEncoder(spec, offset, slot, vocabularies.get(spec.name, ()), boundaries.get(spec.name, ()))
+            fields.append(field)
+            offset += field.size
+            slot += spec.slots
+        return cls(fields)
+
+    @classmethod
+    def fit(cls, specs: Sequence[FieldSpec], chunks: Iterable[Mapping[str, Sequence[Any]]]) -> FeatureEncoder:
+        """Count values over training chunks (dicts of raw columns) and keep those seen ``min_count`` times.
+
+        Vocabularies are ordered by descending count, then by value, so a refit on the same data
+        gives the same ids. Quantile boundaries use every training value of the field.
+        """
+        counters = {s.name: Counter() for s in specs if s.kind != "numeric"}
+        numbers: dict[str, list[np.ndarray]] = {s.name: [] for s in specs if s.kind == "numeric"}
+        probes = {s.name: FieldEncoder(s, 0, 0) for s in specs}
+        for chunk in chunks:
+            for spec in specs:
+                if spec.source not in chunk:
+                    raise EncodingError(spec.source, "column is missing from the data")
+                column, probe = chunk[spec.source], probes[spec.name]
+                if spec.kind == "numeric":
+                    values = [probe.number(v, r) for r, v in enumerate(column)]
+                    numbers[spec.name].append(np.array([v for v in values if v is not None], np.float64))
+                elif spec.kind == "multi_categorical":
+                    counter = counters[spec.name]
+                    for r, value in enumerate(column):
+                        counter.update(probe.items(value, r) or ())
+                else:
+                    counter = counters[spec.name]
+                    counter.update(k for r, v in enumerate(column) if (k := probe.canonical(v, r)) is not None)
+        vocabularies = {}
+        for spec in specs:
+            if spec.kind != "numeric":
+                ranked = sorted(counters[spec.name].items(), key=lambda kv: (-kv[1], kv[0]))
+                vocabularies[spec.name] = [value for value, count in ranked if count >= spec.min_count]
+        bounds = {
+            s.name: _fit_boundaries(s, np.concatenate(numbers[s.name]) if numbers[s.name] else np.empty(0))
+            for s in specs
+            if s.kind == "numeric"
+        }
+        return cls.build(specs, vocabularies, bounds)
+
+    # -- encoding --------------------------------------------------------------------------------
+    def encode_records(self, records: Sequence[Any]) -> EncodedBatch:
+        """Encode a list of dicts keyed by raw column (source) names."""
+        for r, record in enumerate(records):
+            if not isinstance(record, dict):
+                raise EncodingError(None, f"record {r} must be a JSON object, got {_json_type(record)}", r)
+            for key in record:
+                if key not in self._source_set:
+                    raise EncodingError(key, "unknown field", r)
+        columns = {s: [rec.get(s) for rec in records] for s in self.sources}
+        return self.encode_columns(columns, len(records))
+
+    def encode_columns(self, columns: Mapping[str, Sequence[Any]], n_rows: int) -> EncodedBatch:
+        """Encode columns of raw values (lists or numpy arrays, each of length ``n_rows``)."""
+        ids = np.tile(self._template_ids, (n_rows, 1))
+        values = np.tile(self._template_values, (n_rows, 1))
+        for field in self.fields:
+            spec, s = field.spec, field.slot_start
+            column = columns.get(spec.source)
+            if column is None:
+                if spec.required and n_rows:
+                    raise EncodingError(spec.source, "required field is missing", 0)
+                values[:, s] = 1.0
+                continue
+            if len(column) != n_rows:
+                raise EncodingError(spec.source, f"has {len(column)} values, expected {n_rows}")
+            if spec.kind == "multi_categorical":
+                self._fill_multi(field, column, ids, values)
+                continue
+            local = field.local_ids(column)
+            missing = local == _MISSING
+            if missing.any():
+                if spec.required:
+                    raise EncodingError(spec.source, "required field is missing", int(np.argmax(missing)))
+                local[missing] = OOV
+            ids[:, s] = field.offset + local
+            values[:, s] = 1.0
+        return EncodedBatch(ids, values)
+
+    def _fill_multi(self, field: FieldEncoder, column: Sequence[Any], ids: np.ndarray, values: np.ndarray) -> None:
+        spec, s, get, offset = field.spec, field.slot_start, field.index.get, field.offset
+        mean = spec.weighting == "mean"
+        for r, raw in enumerate(column):
+            items = field.items(raw, r)
+            if items is None:
+                if spec.required:
+                    raise EncodingError(spec.source, "required field is missing", r)
+                values[r, s] = 1.0
+                continue
+            n = len(items)
+            ids[r, s : s + n] = [offset + get(item, OOV) for item in items]
+            values[r, s : s + n] = 1.0 / n if mean else 1.0
+
+    def oov_fields(self, batch: EncodedBatch) -> list[list[str]]:
+        """Per row, the fields whose (non-padding) slots fell back to the OOV feature."""
+        flags = np.zeros((len(batch), len(self.fields)), dtype=bool)
+        for j, f in enumerate(self.fields):
+            sl = slice(f.slot_start, f.slot_start + f.spec.slots)
+            flags[:, j] = ((batch.ids[:, sl] == f.offset) & (batch.values[:, sl] != 0)).any(axis=1)
+        names = [f.spec.name for f in self.fields]
+        return [[names[j] for j in np.flatnonzero(row)] for row in flags]
+
+    # -- introspection ---------------------------------------------------------------------------
+    def field_of(self, global_ids: np.ndarray) -> np.ndarray:
+        """Index (into ``fields``) of the field each global id belongs to."""
+        starts = np.array([f.offset for f in self.fields])
+        return np.searchsorted(starts, global_ids, side="right") - 1
+
+    def feature_name(self, global_id: int) -> str:
+        """``field=value`` for a global id, e.g. ``genres=Comedy`` or ``age=<oov>``."""
+        field = self.fields[int(self.field_of(np.array([global_id]))[0])]
+        return f"{field.spec.name}={field.label(global_id - field.offset)}"
+
+    def to_layout(self) -> dict[str, Any]:
+        """JSON-able description of the layout (everything but the vocabularies)."""
+        return {
+            "num_features": self.num_features,
+            "num_slots": self.num_slots,
+            "fields": [f.to_layout() for f in self.fields],
+        }
+
+    def vocabularies(self) -> dict[str, list[str]]:
+        return {f.spec.name: f.vocabulary for f in self.fields if f.spec.kind != "numeric"}
+
+    @classmethod
+    def from_layout(cls, layout: Mapping[str, Any], vocabularies: Mapping[str, Sequence[str]]) -> FeatureEncoder:
+        """Rebuild an encoder saved by :meth:`to_layout` + :meth:`vocabularies`."""
+        fields = []
+        for entry in layout["fields"]:
+            spec_keys = FieldSpec.__dataclass_fields__.keys()
+            spec_args = {k: entry[k] for k in spec_keys if k in entry}
+            if spec_args.get("boundaries") is not None:
+                spec_args["boundaries"] = tuple(spec_args["boundaries"])
+            spec = FieldSpec(**spec_args)
+            field = FieldEncoder(
+                spec,
+                entry["offset"],
+                entry["slot_start"],
+                vocabularies.get(spec.name, ()),
+                entry.get("fitted_boundaries", ()),
+            )
+            if field.size != entry["size"]:
+                raise ValueError(f"field {spec.name}: vocabulary has {field.size} ids, layout says {entry['size']}")
+            fields.append(field)
+        encoder = cls(fields)
+        if encoder.num_features != layout["num_features"] or encoder.num_slots != layout["num_slots"]:
+            raise ValueError("layout totals do not match its fields")
+        return encoder
+
+
+def _fit_boundaries(spec: FieldSpec, numbers: np.ndarray) -> list[float]:
+    if spec.boundaries is not None:
+        return list(spec.boundaries)
+    if numbers.size == 0:
+        raise EncodingError(spec.source, "numeric field has no values in the training data")
+    if spec.log:
+        # Buckets [.., 1), [1, 3), [3, 7), ...: floor(log2(x + 1)), up to the largest training value.
+        top = max(1, math.ceil(math.log2(max(float(numbers.max()), 0.0) + 2)))
+        return [float(2**k - 1) for k in range(1, top + 1)]
+    quantiles = np.quantile(numbers, np.linspace(0, 1, spec.buckets + 1)[1:-1])
+    return np.unique(quantiles).tolist()
+
+
+def _nan_if_none(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return type(value).__name__

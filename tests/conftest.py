@@ -1,0 +1,44 @@
+"""Shared fixtures: the tiny committed click log, and a model trained and exported from it once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TINY_SCHEMA = FIXTURES / "tiny.toml"
+TINY_DATA = FIXTURES / "tiny.csv"
+
+
+@pytest.fixture(scope="session")
+def tiny_schema():
+    from contract.schema import load_schema
+
+    return load_schema(TINY_SCHEMA)
+
+
+@pytest.fixture(scope="session")
+def tiny_prepared(tiny_schema):
+    pytest.importorskip("torch")
+    from training.pipeline import prepare
+
+    return prepare(tiny_schema, TINY_DATA)
+
+
+@pytest.fixture(scope="session")
+def tiny_trained(tiny_prepared, tmp_path_factory):
+    """(TrainResult, artifact version dir) for a small FM on tiny.csv."""
+    from training.config import TrainConfig
+    from training.export import export_artifact
+    from training.train import train
+
+    config = TrainConfig(dim=4, epochs=6, batch_size=64, lr=0.01, seed=1)
+    result = train(config, tiny_prepared.train, tiny_prepared.validation, tiny_prepared.encoder.num_features,
+                   progress=False)  # fmt: skip
+    out = tmp_path_factory.mktemp("models")
+    artifact = export_artifact(
+        result.model, tiny_prepared.encoder, out, "tiny", tiny_prepared.test,
+        manifest_extra={"dataset": {"name": "tiny"}, "metrics": {}},
+    )  # fmt: skip
+    return result, artifact

@@ -1,0 +1,150 @@
+import numpy as np
+import pytest
+
+from contract.encoding import EncodingError, FeatureEncoder
+from contract.schema import parse_schema
+
+SCHEMA = parse_schema(
+    {
+        "name": "t",
+        "label": {"column": "y"},
+        "fields": [
+            {"name": "user", "dtype": "int", "required": True},
+            {"name": "zip3", "source": "zip", "transform": "prefix:3"},
+            {"name": "tags", "kind": "multi_categorical", "separator": "|", "weighting": "mean", "max_length": 3},
+            {"name": "price", "kind": "numeric", "boundaries": [10, 100]},
+            {"name": "city", "min_count": 2, "transform": "lower"},
+        ],
+    }
+)
+TRAIN = {
+    "user": ["1", "2", "2", "3"],
+    "zip": ["12345", "12399", "99999", None],
+    "tags": ["a|b", "b", "b|c|a", ""],
+    "price": ["5", "50", "500", ""],
+    "city": ["Paris", "paris", "Rome", "Oslo"],
+}
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return FeatureEncoder.fit(SCHEMA.fields, [TRAIN])
+
+
+def field(encoder, name):
+    return next(f for f in encoder.fields if f.spec.name == name)
+
+
+def test_fit_orders_by_count_and_applies_min_count(encoder):
+    assert field(encoder, "user").vocabulary == ["2", "1", "3"]
+    assert field(encoder, "zip3").vocabulary == ["123", "999"]
+    assert field(encoder, "tags").vocabulary == ["b", "a", "c"]
+    assert field(encoder, "city").vocabulary == ["paris"]  # Rome/Oslo seen once: OOV
+    assert encoder.num_slots == 1 + 1 + 3 + 1 + 1
+    assert encoder.num_features == 4 + 3 + 4 + 4 + 2
+
+
+def test_layout_is_contiguous(encoder):
+    offsets = [f.offset for f in encoder.fields]
+    sizes = [f.size for f in encoder.fields]
+    assert offsets == list(np.cumsum([0, *sizes[:-1]]))
+
+
+def test_encodes_one_record_exactly(encoder):
+    batch = encoder.encode_records([{"user": 2, "zip": "12377", "tags": ["c", "zzz"], "price": 50, "city": "PARIS"}])
+    u, z, t, p, c = (field(encoder, n) for n in ("user", "zip3", "tags", "price", "city"))
+    assert batch.ids.tolist() == [[u.offset + 1, z.offset + 1, t.offset + 3, t.offset + 0, t.offset, p.offset + 2,
+                                   c.offset + 1]]  # fmt: skip
+    assert batch.values.tolist() == [[1, 1, 0.5, 0.5, 0, 1, 1]]
+    assert batch.ids.dtype == np.int64 and batch.values.dtype == np.float32
+
+
+def test_missing_optional_fields_are_oov_with_value_one(encoder):
+    batch = encoder.encode_records([{"user": 1}])
+    starts = [f.slot_start for f in encoder.fields]
+    assert batch.ids[0, starts].tolist() == [field(encoder, "user").offset + 2] + [f.offset for f in encoder.fields[1:]]
+    assert batch.values[0].tolist() == [1, 1, 1, 0, 0, 1, 1]
+    assert encoder.oov_fields(batch) == [["zip3", "tags", "price", "city"]]
+
+
+@pytest.mark.parametrize("same", [1, "1", "01", 1.0, np.int64(1)])
+def test_integer_ids_are_coerced_losslessly(encoder, same):
+    assert encoder.encode_records([{"user": same}]).ids[0, 0] == field(encoder, "user").offset + 2
+
+
+@pytest.mark.parametrize(
+    ("record", "field_name", "message"),
+    [
+        ({"zip": "1"}, "user", "required field is missing"),
+        ({"user": None}, "user", "required field is missing"),
+        ({"user": "abc"}, "user", "expected an integer id"),
+        ({"user": 1.5}, "user", "expected a string or integer id"),
+        ({"user": True}, "user", "got a boolean"),
+        ({"user": 1, "zip": {"a": 1}}, "zip", "got an object"),
+        ({"user": 1, "price": "cheap"}, "price", "expected a number"),
+        ({"user": 1, "price": [1]}, "price", "expected a number"),
+        ({"user": 1, "price": float("inf")}, "price", "finite"),
+        ({"user": 1, "tags": ["a", "b", "c", "d"]}, "tags", "more than max_length=3"),
+        ({"user": 1, "tags": 3}, "tags", "expected a list"),
+        ({"user": 1, "colour": "red"}, "colour", "unknown field"),
+    ],
+)
+def test_bad_values_name_the_field(encoder, record, field_name, message):
+    with pytest.raises(EncodingError) as info:
+        encoder.encode_records([{"user": 1}, record])
+    assert info.value.field == field_name
+    assert message in str(info.value)
+
+
+def test_records_columns_and_numpy_columns_agree(encoder):
+    records = [
+        {"user": 1, "zip": "99911", "tags": "a|c", "price": 9.5, "city": "Rome"},
+        {"user": "3", "tags": ["b"], "price": "1000"},
+        {"user": 7, "zip": 12345, "city": None},
+    ]
+    by_records = encoder.encode_records(records)
+    columns = {s: [r.get(s) for r in records] for s in encoder.sources}
+    by_columns = encoder.encode_columns(columns, 3)
+    by_arrays = encoder.encode_columns({k: np.array(v, dtype=object) for k, v in columns.items()}, 3)
+    for other in (by_columns, by_arrays):
+        np.testing.assert_array_equal(by_records.ids, other.ids)
+        np.testing.assert_array_equal(by_records.values, other.values)
+
+
+def test_layout_round_trip_encodes_identically(encoder):
+    rebuilt = FeatureEncoder.from_layout(encoder.to_layout(), encoder.vocabularies())
+    batch = encoder.encode_columns(TRAIN, 4)
+    again = rebuilt.encode_columns(TRAIN, 4)
+    np.testing.assert_array_equal(batch.ids, again.ids)
+    np.testing.assert_array_equal(batch.values, again.values)
+
+
+def test_feature_names(encoder):
+    assert encoder.feature_name(field(encoder, "tags").offset + 2) == "tags=a"
+    assert encoder.feature_name(field(encoder, "price").offset) == "price=<oov>"
+    assert encoder.feature_name(field(encoder, "price").offset + 2) == "price=[10,100)"
+
+
+def test_quantile_and_log_buckets():
+    schema = parse_schema(
+        {
+            "name": "n",
+            "label": {"column": "y"},
+            "fields": [{"name": "q", "kind": "numeric", "buckets": 4}, {"name": "g", "kind": "numeric", "log": True}],
+        }
+    )
+    values = [str(v) for v in range(100)]
+    encoder = FeatureEncoder.fit(schema.fields, [{"q": values, "g": values}])
+    q, g = encoder.fields
+    assert q.boundaries.tolist() == pytest.approx([24.75, 49.5, 74.25])
+    assert g.boundaries.tolist() == [1, 3, 7, 15, 31, 63, 127]
+    local = g.local_ids([0, 1, 2, 3, 99, 1e9])
+    assert local.tolist() == [1, 2, 2, 3, 7, 8]  # floor(log2(x + 1)) + 1, capped at the top bucket
+
+
+def test_numeric_field_without_training_values_is_an_error():
+    schema = parse_schema(
+        {"name": "n", "label": {"column": "y"}, "fields": [{"name": "q", "kind": "numeric", "buckets": 4}]}
+    )
+    with pytest.raises(EncodingError, match="no values"):
+        FeatureEncoder.fit(schema.fields, [{"q": ["", None]}])

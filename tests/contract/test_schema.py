@@ -1,0 +1,55 @@
+import pytest
+
+from contract.schema import SchemaError, load_schema, parse_schema
+
+BASE = {"name": "d", "label": {"column": "y"}, "fields": [{"name": "a"}]}
+
+
+def with_field(**field):
+    return {**BASE, "fields": [{"name": "a", **field}]}
+
+
+def test_committed_schemas_load():
+    schema = load_schema("datasets/ml100k.toml")
+    assert schema.sources[:2] == ("user_id", "age")
+    assert schema.field("zip_prefix").source == "zip_code"
+    assert schema.field("genres").slots == 6
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ({"label": {"column": "y"}, "fields": [{"name": "a"}]}, "name"),
+        ({**BASE, "label": {"column": "y", "rule": "at least 4"}}, "label.rule"),
+        ({**BASE, "fields": []}, "fields"),
+        (with_field(kind="embedding"), "fields[0].kind"),
+        (with_field(side="left"), "fields[0].side"),
+        (with_field(min_count=0), "fields[0].min_count"),
+        (with_field(min_count=True), "fields[0].min_count"),
+        (with_field(kind="multi_categorical"), "fields[0].max_length"),
+        (with_field(kind="numeric"), "fields[0]"),
+        (with_field(kind="numeric", boundaries=[3, 1]), "fields[0].boundaries"),
+        (with_field(max_length=3), "fields[0].max_length"),
+        (with_field(buckets=4), "fields[0].buckets"),
+        (with_field(transform="suffix:2"), "fields[0].transform"),
+        (with_field(colour="red"), "fields[0].colour"),
+        ({**BASE, "fields": [{"name": "a"}, {"name": "a"}]}, "fields[1].name"),
+        ({**BASE, "split": {"method": "time"}}, "split.method"),
+        ({**BASE, "split": {"sizes": [0.5, 0.5, 0.5]}}, "split.sizes"),
+        ({**BASE, "fields": [{"name": "y"}]}, "fields[0].source"),
+    ],
+)
+def test_invalid_schemas_name_the_key(raw, key):
+    with pytest.raises(SchemaError) as info:
+        parse_schema(raw)
+    assert info.value.key == key
+    assert str(info.value).startswith(f"{key}: ")
+
+
+def test_missing_file_and_bad_toml(tmp_path):
+    with pytest.raises(SchemaError, match="not found"):
+        load_schema(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = [")
+    with pytest.raises(SchemaError, match="not valid TOML"):
+        load_schema(bad)

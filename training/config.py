@@ -1,0 +1,58 @@
+"""Training configuration: a frozen dataclass, named presets, overridable from the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+AUGMENTATIONS = ("none",)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run (saved in the manifest, so a run can be repeated)."""
+
+    dim: int = 16  # embedding size K
+    lr: float = 2e-3
+    batch_size: int = 1024
+    epochs: int = 30  # upper bound; early stopping usually ends sooner
+    patience: int = 3  # stop after this many epochs without a better validation AUC
+    min_epochs: int = 1  # never stop before this epoch
+    l2: float = 1e-4  # on the table rows gathered in each batch (mean over the batch)
+    lr_decay: float = 1.0  # multiplicative per epoch
+    init_std: float = 0.01
+    seed: int = 0
+    threads: int = 0  # torch intra-op threads; 0 = torch's default
+    sparse: bool | None = None  # sparse gradients + SparseAdam; None = auto (vocabulary > 100k rows)
+    augment: str = "none"
+
+    def __post_init__(self) -> None:
+        checks = {
+            "dim": self.dim >= 1,
+            "lr": self.lr > 0,
+            "batch_size": self.batch_size >= 1,
+            "epochs": self.epochs >= 1,
+            "patience": self.patience >= 1,
+            "l2": self.l2 >= 0,
+            "lr_decay": 0 < self.lr_decay <= 1,
+            "threads": self.threads >= 0,
+            "augment": self.augment in AUGMENTATIONS,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"invalid training setting {name}={getattr(self, name)!r}")
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, TrainConfig] = {
+    "default": TrainConfig(),
+    # The released SMFM code's protocol (shared/paper-spec.md): Adam 1e-3, batch 256, K = 64, no L2,
+    # at most 50 epochs, stop once validation AUC has not improved for 4 epochs after epoch 5.
+    "paper": TrainConfig(dim=64, lr=1e-3, batch_size=256, epochs=50, patience=4, min_epochs=5, l2=0.0),
+}

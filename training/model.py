@@ -1,0 +1,51 @@
+"""Factorization machine over (feature id, feature value) slots, with one fused table.
+
+logit = w0 + Σ_s w[id_s]·x_s + ½ Σ_k [(Σ_s x_s·V[id_s,k])² − Σ_s (x_s·V[id_s,k])²]
+
+Row ``f`` of the table is ``[w_f, V_f]``: one gather per batch fetches both the linear weight and
+the embedding, which is what the server does too (``contract.fm`` is the numpy twin).
+Values are real numbers, so mixed samples (MixFM/SMFM) need no special case.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def fm_logit(rows: torch.Tensor, values: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Logits (B,) from gathered rows (B, M, K+1) and values (B, M)."""
+    linear = (rows[..., 0] * values).sum(dim=1)  # (B,)
+    xv = rows[..., 1:] * values.unsqueeze(-1)  # (B, M, K)
+    summed = xv.sum(dim=1)  # (B, K)
+    pairwise = 0.5 * (summed.pow(2) - xv.pow(2).sum(dim=1)).sum(dim=1)  # (B,)
+    return bias + linear + pairwise
+
+
+class FactorizationMachine(nn.Module):
+    """FM returning logits; the sigmoid is added once, in the export wrapper (:class:`Scorer`)."""
+
+    def __init__(self, num_features: int, dim: int, sparse: bool = False, init_std: float = 0.01) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.dim = dim
+        self.table = nn.Embedding(num_features, dim + 1, sparse=sparse)  # column 0 = linear weight
+        self.bias = nn.Parameter(torch.zeros(()))
+        with torch.no_grad():
+            self.table.weight.normal_(0.0, init_std)
+            self.table.weight[:, 0] = 0.0
+
+    def forward(self, ids: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        return fm_logit(self.table(ids), values, self.bias)
+
+
+class Scorer(nn.Module):
+    """What goes to ONNX: the FM on rows gathered by the caller, so embeddings can live in any store."""
+
+    def __init__(self, bias: float) -> None:
+        super().__init__()
+        self.register_buffer("bias", torch.tensor(float(bias), dtype=torch.float32))
+
+    def forward(self, rows: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logit = fm_logit(rows, values, self.bias)
+        return torch.sigmoid(logit), logit

@@ -1,0 +1,149 @@
+"""The offline job end to end: schema -> raw table -> split -> fitted contract -> tensors -> FM -> artifact."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from contract.encoding import FeatureEncoder
+from contract.schema import DatasetSchema, load_schema
+from training.augment import Tensors
+from training.config import TrainConfig
+from training.data import Split, labels_of, load_table, split_rows
+from training.metrics import auc, calibration, log_loss
+from training.train import TrainResult, predict, train
+
+SAMPLE_REQUEST = "sample_request.json"
+METRICS_LOG = "metrics.jsonl"
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """A dataset ready to train on: its raw table, split, fitted encoder and encoded tensors."""
+
+    schema: DatasetSchema
+    table: dict[str, np.ndarray]
+    split: Split
+    encoder: FeatureEncoder
+    train: Tensors
+    validation: Tensors
+    test: Tensors
+
+
+def prepare(
+    schema: DatasetSchema, data: str | Path | None = None, split: str | None = None, seed: int | None = None
+) -> PreparedData:
+    """Read, split, fit the encoder on the training part only, and encode every part."""
+    table = load_table(schema, data)
+    labels = labels_of(table, schema.label)
+    parts = split_rows(table, schema, split, seed)
+    train_columns = {name: column[parts.train] for name, column in table.items()}
+    encoder = FeatureEncoder.fit(schema.fields, [train_columns])
+
+    def tensors(rows: np.ndarray) -> Tensors:
+        columns = {name: column[rows] for name, column in table.items()}
+        batch = encoder.encode_columns(columns, len(rows))
+        return Tensors(torch.from_numpy(batch.ids), torch.from_numpy(batch.values), torch.from_numpy(labels[rows]))
+
+    return PreparedData(
+        schema, table, parts, encoder, tensors(parts.train), tensors(parts.validation), tensors(parts.test)
+    )
+
+
+def raw_records(prepared: PreparedData, rows: np.ndarray) -> list[dict[str, Any]]:
+    """Rows of the raw table as a client would send them (lists for multi-valued fields, numbers)."""
+    records = []
+    for r in rows:
+        record: dict[str, Any] = {}
+        for spec in prepared.schema.fields:
+            value = prepared.table[spec.source][r]
+            if spec.kind == "multi_categorical" and isinstance(value, str) and spec.separator:
+                value = [v for v in value.split(spec.separator) if v]
+            elif spec.kind == "numeric" and isinstance(value, str):
+                number = float(value) if value.strip() else math.nan
+                value = None if math.isnan(number) else (int(number) if number.is_integer() else number)
+            record[spec.source] = value
+        records.append(record)
+    return records
+
+
+def test_report(result: TrainResult, prepared: PreparedData) -> dict[str, Any]:
+    """Test metrics of the best-validation model."""
+    p = predict(result.model, prepared.test)
+    y = prepared.test.labels.numpy()
+    calib = calibration(y, p)
+    return {
+        "validation": result.best_validation,
+        "test": {"auc": auc(y, p), "logloss": log_loss(y, p), "ece": calib["ece"], "positive_rate": float(y.mean())},
+        "best_epoch": result.best_epoch,
+        "epochs_run": len(result.history),
+    }
+
+
+def run(
+    schema_path: str | Path,
+    config: TrainConfig,
+    data: str | Path | None = None,
+    out_dir: str | Path = "models",
+    name: str | None = None,
+    split: str | None = None,
+    split_seed: int | None = None,
+    export: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train on a dataset and (by default) export it; returns a summary including the artifact path."""
+    from training.export import export_artifact
+
+    schema = load_schema(schema_path)
+    prepared = prepare(schema, data, split, split_seed)
+    _say(progress, _describe(prepared))
+    with tempfile.TemporaryDirectory() as tmp:
+        log_path = Path(tmp) / METRICS_LOG
+        result = train(config, prepared.train, prepared.validation, prepared.encoder.num_features, log_path, progress)
+        report = test_report(result, prepared)
+        summary: dict[str, Any] = {"dataset": schema.name, "split": prepared.split.describe(), **report}
+        if export:
+            test_rows = prepared.split.test
+            sample = raw_records(prepared, test_rows[np.linspace(0, len(test_rows) - 1, 5).astype(int)])
+            artifact = export_artifact(
+                result.model,
+                prepared.encoder,
+                out_dir,
+                name or schema.name,
+                check_rows=prepared.test,
+                manifest_extra={
+                    "dataset": {"name": schema.name, "schema": schema.to_dict(), "data": str(data) if data else None},
+                    "split": prepared.split.describe(),
+                    "metrics": report,
+                    "training": config.to_dict(),
+                },
+                extra_files={
+                    METRICS_LOG: log_path.read_bytes(),
+                    SAMPLE_REQUEST: json.dumps({"records": sample}, indent=2).encode(),
+                },
+            )
+            summary["artifact"] = str(artifact)
+    return summary
+
+
+def _describe(prepared: PreparedData) -> str:
+    s = prepared.split.describe()["rows"]
+    rate = float(prepared.train.labels.mean())
+    return (
+        f"{prepared.schema.name}: {s['train']:,} train / {s['validation']:,} validation / {s['test']:,} test rows "
+        f"({prepared.split.method} split), {prepared.encoder.num_features:,} features in "
+        f"{len(prepared.encoder.fields)} fields, {prepared.encoder.num_slots} slots, train positive rate {rate:.3f}"
+    )
+
+
+def _say(enabled: bool, message: str) -> None:
+    if enabled:
+        print(message, file=sys.stderr)

@@ -1,0 +1,160 @@
+"""The training loop: Adam on the fused table, L2 on gathered rows, early stopping on validation AUC.
+
+Data stay as whole tensors; mini-batches are slices of a ``randperm`` (a per-row DataLoader would
+cap throughput far below the model's cost, see shared/perf-notes.md).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from training.augment import Tensors, epoch_data
+from training.config import TrainConfig
+from training.metrics import auc, log_loss
+from training.model import FactorizationMachine, fm_logit
+
+SPARSE_ABOVE = 100_000  # vocabulary rows above which sparse gradients + SparseAdam win
+
+
+@dataclass
+class TrainResult:
+    model: FactorizationMachine  # holding the best-validation weights
+    best_epoch: int
+    best_validation: dict[str, float]
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def predict(model: FactorizationMachine, data: Tensors, batch_size: int = 65536) -> np.ndarray:
+    """Click probabilities for every row, in eval mode, without gradients."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(data), batch_size):
+            sl = slice(start, start + batch_size)
+            out.append(torch.sigmoid(model(data.ids[sl], data.values[sl])))
+    return torch.cat(out).numpy().astype(np.float64) if out else np.empty(0)
+
+
+def evaluate(model: FactorizationMachine, data: Tensors) -> dict[str, float]:
+    p = predict(model, data)
+    y = data.labels.numpy()
+    return {"auc": auc(y, p), "logloss": log_loss(y, p)}
+
+
+def train(
+    config: TrainConfig,
+    train_data: Tensors,
+    validation: Tensors,
+    num_features: int,
+    log_path: Path | None = None,
+    progress: bool = True,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainResult:
+    """Train an FM; return it with the weights of its best validation-AUC epoch."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    sparse = config.sparse if config.sparse is not None else num_features > SPARSE_ABOVE
+    model = FactorizationMachine(num_features, config.dim, sparse=sparse, init_std=config.init_std)
+    optimizers = _optimizers(model, config.lr, sparse)
+    schedulers = [torch.optim.lr_scheduler.ExponentialLR(o, gamma=config.lr_decay) for o in optimizers]
+
+    best_auc, best_epoch, best_state, stale = -math.inf, 0, _snapshot(model), 0
+    best_validation: dict[str, float] = {}
+    history: list[dict[str, Any]] = []
+    log = log_path.open("w") if log_path else None
+    bar = tqdm(range(1, config.epochs + 1), desc="epochs", unit="epoch", disable=not progress, leave=True)
+    try:
+        for epoch in bar:
+            started = time.perf_counter()
+            model.eval()
+            data = epoch_data(config, train_data, model, generator)
+            augment_seconds = time.perf_counter() - started
+            model.train()
+            loss = _run_epoch(model, optimizers, data, config, generator)
+            for scheduler in schedulers:
+                scheduler.step()
+            train_seconds = time.perf_counter() - started
+            metrics = evaluate(model, validation)
+            record = {
+                "epoch": epoch,
+                "train_loss": loss,
+                "val_auc": metrics["auc"],
+                "val_logloss": metrics["logloss"],
+                "rows": len(data),
+                "seconds": round(train_seconds, 4),
+                "augment_seconds": round(augment_seconds, 4),
+                "samples_per_s": round(len(data) / max(train_seconds, 1e-9), 1),
+            }
+            improved = metrics["auc"] > best_auc
+            if improved:
+                best_auc, best_epoch, best_state, stale = metrics["auc"], epoch, _snapshot(model), 0
+                best_validation = metrics
+            else:
+                stale += 1
+            record["best"] = improved
+            history.append(record)
+            if log:
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+            if on_epoch:
+                on_epoch(record)
+            bar.set_postfix(loss=f"{loss:.4f}", val_auc=f"{metrics['auc']:.4f}", best=best_epoch)
+            if stale >= config.patience and epoch >= config.min_epochs:
+                break
+    finally:
+        bar.close()
+        if log:
+            log.close()
+    model.load_state_dict(best_state)
+    model.eval()
+    return TrainResult(model=model, best_epoch=best_epoch, best_validation=best_validation, history=history)
+
+
+def _run_epoch(
+    model: FactorizationMachine,
+    optimizers: list[torch.optim.Optimizer],
+    data: Tensors,
+    config: TrainConfig,
+    generator: torch.Generator,
+) -> float:
+    """One pass over ``data`` in shuffled mini-batches; returns the mean training loss."""
+    n, batch = len(data), config.batch_size
+    order = torch.randperm(n, generator=generator)
+    total = torch.zeros((), dtype=torch.float64)
+    for start in range(0, n, batch):
+        idx = order[start : start + batch]
+        rows = model.table(data.ids[idx])  # (B, M, K+1)
+        logits = fm_logit(rows, data.values[idx], model.bias)
+        loss = F.binary_cross_entropy_with_logits(logits, data.labels[idx])
+        objective = loss + config.l2 * rows.pow(2).sum() / len(idx) if config.l2 else loss
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
+        objective.backward()
+        for opt in optimizers:
+            opt.step()
+        total += loss.detach() * len(idx)
+    return float(total / n)
+
+
+def _optimizers(model: FactorizationMachine, lr: float, sparse: bool) -> list[torch.optim.Optimizer]:
+    if sparse:
+        # SparseAdam only updates the rows a batch touched; the scalar bias needs a dense optimizer.
+        return [torch.optim.SparseAdam([model.table.weight], lr=lr), torch.optim.Adam([model.bias], lr=lr)]
+    return [torch.optim.Adam(model.parameters(), lr=lr)]
+
+
+def _snapshot(model: FactorizationMachine) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
