@@ -8,6 +8,7 @@ PyTorch's probabilities on the given rows within ``tolerance``.
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -36,17 +37,24 @@ def export_onnx(bias: float, num_slots: int, dim: int) -> bytes:
     scorer = Scorer(bias).eval()
     example = (torch.zeros(2, num_slots, dim + 1), torch.zeros(2, num_slots))
     batch = torch.export.Dim("batch", min=1)
-    with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(
-            scorer,
-            example,
-            input_names=list(ONNX_INPUTS),
-            output_names=list(ONNX_OUTPUTS),
-            dynamic_shapes=({0: batch}, {0: batch}),
-            dynamo=True,
-            verbose=False,
-        )
+    exporter_log = logging.getLogger("torch.onnx")
+    level = exporter_log.level
+    # The exporter chats on stdout and warns about unrelated optional packages (torchvision): hush it.
+    exporter_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                scorer,
+                example,
+                input_names=list(ONNX_INPUTS),
+                output_names=list(ONNX_OUTPUTS),
+                dynamic_shapes=({0: batch}, {0: batch}),
+                dynamo=True,
+                verbose=False,
+            )
+    finally:
+        exporter_log.setLevel(level)
     proto = program.model_proto
     proto.producer_name = "ctr-fm"
     onnx.checker.check_model(proto, full_check=True)

@@ -70,6 +70,8 @@ def raw_records(prepared: PreparedData, rows: np.ndarray) -> list[dict[str, Any]
             elif spec.kind == "numeric" and isinstance(value, str):
                 number = float(value) if value.strip() else math.nan
                 value = None if math.isnan(number) else (int(number) if number.is_integer() else number)
+            elif spec.dtype == "int" and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+                value = int(value)
             record[spec.source] = value
         records.append(record)
     return records
