@@ -1,0 +1,90 @@
+"""The `ctr` command as a user meets it: real processes, exit codes and messages."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def ctr(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_help_explains_every_command():
+    result = ctr("--help")
+    assert result.returncode == 0
+    for command in ("train", "serve", "score"):
+        assert command in result.stdout
+    assert "--split" in ctr("train", "--help").stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("train", "--dataset", "nope.toml"), "schema file not found"),
+        (("train", "--dataset", "tests/fixtures/tiny.toml"), "needs --data"),
+        (("train", "--dataset", "tests/fixtures/tiny.toml", "--data", "tests/fixtures/tiny.csv", "--lr", "-1"),
+         "invalid training setting lr=-1.0"),
+        (("score", "--record", "{}", "--url", "http://127.0.0.1:9"), "cannot reach"),
+        (("score", "--record", "{not json"), "error"),
+    ],
+)  # fmt: skip
+def test_user_errors_exit_2_with_a_message(args, message):
+    result = ctr(*args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_train_then_serve_then_score_with_real_processes(tmp_path):
+    trained = ctr("train", "--dataset", "tests/fixtures/tiny.toml", "--data", "tests/fixtures/tiny.csv",
+                  "--out", str(tmp_path), "--epochs", "3", "--dim", "4", "--quiet")  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    summary = json.loads(trained.stdout)
+    assert 0.0 <= summary["test"]["auc"] <= 1.0
+    assert "test AUC" in trained.stderr
+    version_dir = Path(summary["artifact"])
+    assert (tmp_path / "tiny" / "ACTIVE").read_text().strip() == version_dir.name
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cli", "serve", "--model-dir", str(tmp_path / "tiny"), "--port", str(port)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=1) as response:
+                    assert json.loads(response.read())["model_version"] == version_dir.name
+                    break
+            except OSError:
+                assert server.poll() is None, server.stdout.read() if server.stdout else ""
+                assert time.monotonic() < deadline, "server did not become ready"
+                time.sleep(0.2)
+        scored = ctr("score", "--url", url, "--file", str(version_dir / "sample_request.json"), "--report-oov")
+        assert scored.returncode == 0, scored.stderr
+        assert scored.stdout.count("p(click)=") == 5
+        rejected = ctr("score", "--url", url, "--record", '{"user": 1, "item": 2, "price": "x"}')
+        assert rejected.returncode == 1
+        assert json.loads(rejected.stdout)["field"] == "price"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
