@@ -17,7 +17,11 @@ Raw values
   ``dtype = "int"`` also accepts integer strings and normalises them (``"0196"`` -> ``"196"``).
   A ``transform`` (``prefix:<n>``, ``lower``) is then applied.
 * multi_categorical: a list of such values, or one string split on the field's ``separator``;
-  each value gets weight 1 (``weighting = "one"``) or 1/len (``"mean"``).
+  each value gets weight 1 (``weighting = "one"``) or 1/len (``"mean"``). With
+  ``weighting = "given"`` every value carries its own weight, which becomes the slot's value (the
+  ``x`` of an FM, e.g. a libFM ``id:value`` pair): ``{"value": weight, ...}``, a list of
+  ``[value, weight]`` pairs or ``"value:weight"`` strings, or one string ``"a:0.5|b:2"`` split on the
+  separator. A weighted single value is such a field with ``max_length = 1``.
 * numeric: a number (or a numeric string), bucketised by boundaries into a one-hot bucket feature.
 
 ``None``, NaN, ``""`` and an empty list mean *missing*: a missing optional field is encoded as its
@@ -141,6 +145,9 @@ class FieldEncoder:
 
     def items(self, value: Any, row: int | None = None) -> list[str] | None:
         """A multi-valued field's canonical values, or None when missing."""
+        if self.spec.weighting == "given":
+            weighted = self.weighted_items(value, row)
+            return None if weighted is None else weighted[0]
         if value is None:
             return None
         if isinstance(value, str):
@@ -163,6 +170,58 @@ class FieldEncoder:
                 self.spec.source, f"has {len(items)} values, more than max_length={self.spec.max_length}", row
             )
         return items or None
+
+    def weighted_items(self, value: Any, row: int | None = None) -> tuple[list[str], list[float]] | None:
+        """A ``weighting = "given"`` field's canonical values and their weights, or None when missing."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        if isinstance(value, dict):
+            pairs: Iterable[Any] = value.items()
+        elif isinstance(value, str):
+            if self.spec.separator is None:
+                raise EncodingError(self.spec.source, "expected an object of {value: weight}", row)
+            pairs = (self._pair(p, row) for p in value.split(self.spec.separator) if p)
+        elif isinstance(value, list | tuple | np.ndarray):
+            pairs = (self._pair(p, row) for p in value)
+        else:
+            expected = f"expected an object of {{value: weight}}, got {_json_type(value)}"
+            raise EncodingError(self.spec.source, expected, row)
+        keys, weights = [], []
+        for raw, weight in pairs:
+            key = self.canonical(raw, row)
+            if key is not None:
+                keys.append(key)
+                weights.append(self._weight(weight, row))
+        if len(keys) > self.spec.max_length:
+            raise EncodingError(
+                self.spec.source, f"has {len(keys)} values, more than max_length={self.spec.max_length}", row
+            )
+        return (keys, weights) if keys else None
+
+    def _pair(self, part: Any, row: int | None) -> tuple[Any, Any]:
+        if isinstance(part, str):
+            raw, colon, weight = part.rpartition(":")
+            if colon:
+                return raw, weight
+            raise EncodingError(self.spec.source, f"expected 'value:weight', got {part!r}", row)
+        if isinstance(part, list | tuple) and len(part) == 2:
+            return part[0], part[1]
+        raise EncodingError(self.spec.source, f"expected a [value, weight] pair, got {_json_type(part)}", row)
+
+    def _weight(self, weight: Any, row: int | None) -> float:
+        kind = type(weight)
+        if kind is str:
+            try:
+                number = float(weight)
+            except ValueError:
+                raise EncodingError(self.spec.source, f"expected a numeric weight, got {weight!r}", row) from None
+        elif kind is float or kind is int or isinstance(weight, np.integer | np.floating):
+            number = float(weight)
+        else:
+            raise EncodingError(self.spec.source, f"expected a numeric weight, got {_json_type(weight)}", row)
+        if not math.isfinite(number):
+            raise EncodingError(self.spec.source, "weights must be finite numbers", row)
+        return number
 
     # -- column -> local ids ---------------------------------------------------------------------
     def local_ids(self, column: Sequence[Any]) -> np.ndarray:
@@ -315,6 +374,9 @@ class FeatureEncoder:
     def _fill_multi(self, field: FieldEncoder, column: Sequence[Any], ids: np.ndarray, values: np.ndarray) -> None:
         spec, s, get, offset = field.spec, field.slot_start, field.index.get, field.offset
         mean = spec.weighting == "mean"
+        if spec.weighting == "given":
+            self._fill_weighted(field, column, ids, values)
+            return
         for r, raw in enumerate(column):
             items = field.items(raw, r)
             if items is None:
@@ -325,6 +387,20 @@ class FeatureEncoder:
             n = len(items)
             ids[r, s : s + n] = [offset + get(item, OOV) for item in items]
             values[r, s : s + n] = 1.0 / n if mean else 1.0
+
+    def _fill_weighted(self, field: FieldEncoder, column: Sequence[Any], ids: np.ndarray, values: np.ndarray) -> None:
+        spec, s, get, offset = field.spec, field.slot_start, field.index.get, field.offset
+        for r, raw in enumerate(column):
+            weighted = field.weighted_items(raw, r)
+            if weighted is None:
+                if spec.required:
+                    raise EncodingError(spec.source, "required field is missing", r)
+                values[r, s] = 1.0
+                continue
+            keys, weights = weighted
+            n = len(keys)
+            ids[r, s : s + n] = [offset + get(key, OOV) for key in keys]
+            values[r, s : s + n] = weights
 
     def oov_fields(self, batch: EncodedBatch) -> list[list[str]]:
         """Per row, the fields whose (non-padding) slots fell back to the OOV feature."""

@@ -15,6 +15,7 @@ A schema is a TOML file::
     [split]
     method = "time"                    # time | random | given
     sizes = [0.8, 0.1, 0.1]
+    # files = { train = "train.csv", validation = "valid.csv", test = "test.csv" }   # method = "given"
 
     [[fields]]
     name = "user_id"
@@ -24,11 +25,14 @@ A schema is a TOML file::
     min_count = 2
 
 Every error names the offending key (``fields[3].kind``), so a user can fix the file without
-reading this module.
+reading this module. The ``[source]`` table is only carried here; its keys are validated by the
+reader that interprets them (``training.data.source``), with errors naming ``source.<key>``.
+``docs/datasets.md`` is the reference of every key.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 import tomllib
@@ -39,7 +43,7 @@ from typing import Any
 FIELD_KINDS = ("categorical", "multi_categorical", "numeric")
 SIDES = ("context", "candidate")
 DTYPES = ("string", "int")
-WEIGHTINGS = ("one", "mean")
+WEIGHTINGS = ("one", "mean", "given")
 SPLIT_METHODS = ("time", "random", "given")
 LABEL_RULE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
 TRANSFORM = re.compile(r"^(prefix:[1-9]\d*|lower)$")
@@ -70,7 +74,7 @@ class FieldSpec:
     min_count: int = 1
     dtype: str = "string"
     transform: str | None = None
-    # multi_categorical
+    # multi_categorical; weighting "given" reads a weight with each value ({value: weight})
     separator: str | None = None
     weighting: str = "one"
     max_length: int = 0
@@ -100,14 +104,22 @@ class LabelSpec:
         return asdict(self)
 
 
+SPLIT_PARTS = ("train", "validation", "test")
+
+
 @dataclass(frozen=True)
 class SplitSpec:
     method: str = "random"
     sizes: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 0
+    # method "given": the file (or directory) of each part, relative paths resolved by the reader
+    files: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "sizes": list(self.sizes), "seed": self.seed}
+        out: dict[str, Any] = {"method": self.method, "sizes": list(self.sizes), "seed": self.seed}
+        if self.files is not None:
+            out["files"] = dict(self.files)
+        return out
 
 
 @dataclass(frozen=True)
@@ -119,6 +131,8 @@ class DatasetSchema:
     timestamp: str | None = None
     source: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    # Directory of the schema file (set by load_schema): readers resolve relative data paths from it.
+    directory: Path | None = field(default=None, compare=False, repr=False)
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -152,7 +166,7 @@ def load_schema(path: str | Path) -> DatasetSchema:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise SchemaError(str(path), f"not valid TOML: {exc}") from exc
-    return parse_schema(raw)
+    return dataclasses.replace(parse_schema(raw), directory=path.resolve().parent)
 
 
 def parse_schema(raw: dict[str, Any]) -> DatasetSchema:
@@ -201,7 +215,7 @@ def _parse_label(raw: Any) -> LabelSpec:
 
 def _parse_split(raw: Any) -> SplitSpec:
     raw = _typed("split", raw, dict)
-    _only_keys("split", raw, {"method", "sizes", "seed"})
+    _only_keys("split", raw, {"method", "sizes", "seed", "files"})
     method = _typed("split.method", raw.get("method", "random"), str)
     if method not in SPLIT_METHODS:
         raise SchemaError("split.method", f"{method!r} is not one of {', '.join(SPLIT_METHODS)}")
@@ -211,7 +225,18 @@ def _parse_split(raw: Any) -> SplitSpec:
     if abs(sum(sizes) - 1.0) > 1e-6:
         raise SchemaError("split.sizes", f"must sum to 1, got {sum(sizes):g}")
     seed = _typed("split.seed", raw.get("seed", 0), int)
-    return SplitSpec(method=method, sizes=(float(sizes[0]), float(sizes[1]), float(sizes[2])), seed=seed)
+    files = _typed("split.files", raw.get("files"), dict)
+    if files is not None:
+        if method != "given":
+            raise SchemaError("split.files", "only applies to method = 'given'")
+        for part in files:
+            if part not in SPLIT_PARTS:
+                raise SchemaError(f"split.files.{part}", f"unknown part (expected {', '.join(SPLIT_PARTS)})")
+        for part in SPLIT_PARTS:
+            path = _typed(f"split.files.{part}", files.get(part), str, required=True)
+            if not path:
+                raise SchemaError(f"split.files.{part}", "must not be empty")
+    return SplitSpec(method=method, sizes=(float(sizes[0]), float(sizes[1]), float(sizes[2])), seed=seed, files=files)
 
 
 _FIELD_KEYS = {
@@ -251,8 +276,8 @@ def _parse_field(i: int, raw: Any) -> FieldSpec:
         if separator == "":
             raise SchemaError(f"{at}.separator", "must not be empty")
     else:
-        for key in ("separator", "max_length"):
-            if key in raw:
+        for key in ("separator", "max_length", "weighting"):
+            if _set(raw, key):
                 raise SchemaError(f"{at}.{key}", "only applies to multi_categorical fields")
     if kind == "numeric":
         chosen = [k for k in ("boundaries", "buckets", "log") if raw.get(k) not in (None, 0, False)]
@@ -266,11 +291,11 @@ def _parse_field(i: int, raw: Any) -> FieldSpec:
         if buckets < 0 or buckets == 1:
             raise SchemaError(f"{at}.buckets", "must be >= 2")
         for key in ("transform", "dtype", "min_count"):
-            if key in raw:
+            if _set(raw, key):
                 raise SchemaError(f"{at}.{key}", "does not apply to numeric fields")
     else:
         for key in ("boundaries", "buckets", "log"):
-            if key in raw:
+            if _set(raw, key):
                 raise SchemaError(f"{at}.{key}", "only applies to numeric fields")
     return FieldSpec(
         name=name,
@@ -299,6 +324,14 @@ def _typed(key: str, value: Any, kind: type, required: bool = False) -> Any:
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise SchemaError(key, f"must be a {_TYPE_NAMES.get(kind, kind.__name__)}, got {value!r}")
     return value
+
+
+def _set(raw: dict[str, Any], key: str) -> bool:
+    """Whether a key holds a non-default value (a manifest's copy of a schema spells out every default)."""
+    return key in raw and raw[key] != _FIELD_DEFAULTS[key]
+
+
+_FIELD_DEFAULTS = {f.name: f.default for f in dataclasses.fields(FieldSpec)}
 
 
 def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:

@@ -148,3 +148,69 @@ def test_numeric_field_without_training_values_is_an_error():
     )
     with pytest.raises(EncodingError, match="no values"):
         FeatureEncoder.fit(schema.fields, [{"q": ["", None]}])
+
+
+WEIGHTED = parse_schema(
+    {
+        "name": "w",
+        "label": {"column": "y"},
+        "fields": [
+            {"name": "user", "dtype": "int"},
+            {"name": "terms", "kind": "multi_categorical", "separator": "|", "weighting": "given", "max_length": 3},
+        ],
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def weighted():
+    return FeatureEncoder.fit(WEIGHTED.fields, [{"user": ["1", "2"], "terms": ["a:0.5|b:2", {"b": 1, "c": 0.25}]}])
+
+
+def test_given_weights_become_slot_values(weighted):
+    terms = weighted.fields[1]
+    assert terms.vocabulary == ["b", "a", "c"]  # counted like any multi-valued field
+    batch = weighted.encode_records([{"user": 1, "terms": {"a": 0.5, "zzz": 3, "c": -1.5}}])
+    assert batch.ids[0, 1:].tolist() == [terms.offset + 2, terms.offset + 0, terms.offset + 3]
+    assert batch.values[0, 1:].tolist() == [0.5, 3.0, -1.5]  # an unseen value keeps its weight on the OOV id
+
+
+def test_every_weighted_form_encodes_the_same(weighted):
+    forms = [{"b": 2, "a": 0.5}, [["b", 2], ["a", 0.5]], ["b:2", "a:0.5"], "b:2|a:0.5", ("b:2.0", ("a", "0.5"))]
+    batches = [weighted.encode_records([{"user": 2, "terms": form}]) for form in forms]
+    for batch in batches[1:]:
+        np.testing.assert_array_equal(batch.ids, batches[0].ids)
+        np.testing.assert_array_equal(batch.values, batches[0].values)
+    assert batches[0].values[0].tolist() == [1, 2, 0.5, 0]
+
+
+def test_missing_weighted_field_is_oov_with_value_one(weighted):
+    for missing in (None, {}, "", []):
+        batch = weighted.encode_records([{"user": 2, "terms": missing}])
+        assert batch.values[0].tolist() == [1, 1, 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("b", "expected 'value:weight', got 'b'"),
+        (["b"], "expected 'value:weight'"),
+        ([["b", 1, 2]], "expected a [value, weight] pair"),
+        ({"b": "heavy"}, "expected a numeric weight, got 'heavy'"),
+        ({"b": True}, "expected a numeric weight, got a boolean"),
+        ({"b": float("nan")}, "finite"),
+        ({"a": 1, "b": 1, "c": 1, "d": 1}, "more than max_length=3"),
+        (7, "expected an object of {value: weight}, got int"),
+    ],
+)
+def test_bad_weighted_values_name_the_field(weighted, value, message):
+    with pytest.raises(EncodingError) as info:
+        weighted.encode_records([{"user": 1, "terms": value}])
+    assert info.value.field == "terms"
+    assert message in str(info.value)
+
+
+def test_weighted_layout_round_trip(weighted):
+    rebuilt = FeatureEncoder.from_layout(weighted.to_layout(), weighted.vocabularies())
+    records = [{"user": 1, "terms": {"c": 0.3}}, {"user": 5, "terms": "a:1|b:-2"}]
+    np.testing.assert_array_equal(rebuilt.encode_records(records).values, weighted.encode_records(records).values)

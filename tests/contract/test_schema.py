@@ -37,6 +37,15 @@ def test_committed_schemas_load():
         ({**BASE, "split": {"method": "time"}}, "split.method"),
         ({**BASE, "split": {"sizes": [0.5, 0.5, 0.5]}}, "split.sizes"),
         ({**BASE, "fields": [{"name": "y"}]}, "fields[0].source"),
+        (with_field(weighting="given"), "fields[0].weighting"),
+        (with_field(kind="multi_categorical", max_length=2, weighting="sum"), "fields[0].weighting"),
+        ({**BASE, "split": {"method": "random", "files": {"train": "a"}}}, "split.files"),
+        ({**BASE, "split": {"method": "given", "files": {"train": "a", "validation": "b"}}}, "split.files.test"),
+        (
+            {**BASE, "split": {"method": "given", "files": {"train": "a", "validation": "b", "test": 3}}},
+            "split.files.test",
+        ),
+        ({**BASE, "split": {"method": "given", "files": {"train": "a", "valid": "b"}}}, "split.files.valid"),
     ],
 )
 def test_invalid_schemas_name_the_key(raw, key):
@@ -53,3 +62,23 @@ def test_missing_file_and_bad_toml(tmp_path):
     bad.write_text("name = [")
     with pytest.raises(SchemaError, match="not valid TOML"):
         load_schema(bad)
+
+
+def test_given_split_files_and_schema_directory(tmp_path):
+    path = tmp_path / "given.toml"
+    path.write_text(
+        'name = "g"\n[label]\ncolumn = "y"\n[split]\nmethod = "given"\n'
+        'files = { train = "tr.csv", validation = "va.csv", test = "te.csv" }\n[[fields]]\nname = "a"\n'
+    )
+    schema = load_schema(path)
+    assert schema.split.files == {"train": "tr.csv", "validation": "va.csv", "test": "te.csv"}
+    assert schema.directory == tmp_path.resolve()
+    assert schema.to_dict()["split"]["files"]["test"] == "te.csv"
+    assert "directory" not in schema.to_dict()  # where the file lay is not part of the contract
+    assert parse_schema(schema.to_dict()) == schema
+
+
+@pytest.mark.parametrize("path", ["datasets/ml100k.toml", "tests/fixtures/tiny.toml"])
+def test_a_manifests_copy_of_a_schema_parses_back(path):
+    schema = load_schema(path)
+    assert parse_schema(schema.to_dict()) == schema
