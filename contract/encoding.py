@@ -262,6 +262,45 @@ class FieldEncoder:
         return layout
 
 
+class ValueCounts:
+    """What fitting needs from the training data: per categorical field a Counter of canonical values,
+    per numeric field its values. Filled chunk by chunk, so the data never has to fit in memory."""
+
+    def __init__(self, specs: Sequence[FieldSpec]) -> None:
+        self.specs = tuple(specs)
+        self.values: dict[str, Counter[str]] = {s.name: Counter() for s in specs if s.kind != "numeric"}
+        self.numbers: dict[str, list[np.ndarray]] = {s.name: [] for s in specs if s.kind == "numeric"}
+        self._probes = {s.name: FieldEncoder(s, 0, 0) for s in specs}
+
+    @classmethod
+    def of(cls, specs: Sequence[FieldSpec], chunks: Iterable[Mapping[str, Sequence[Any]]]) -> ValueCounts:
+        counts = cls(specs)
+        for chunk in chunks:
+            counts.add(chunk)
+        return counts
+
+    def add(self, chunk: Mapping[str, Sequence[Any]]) -> None:
+        """Count one chunk of raw columns; a bad value raises :class:`EncodingError` (``row`` within the chunk)."""
+        for spec in self.specs:
+            if spec.source not in chunk:
+                raise EncodingError(spec.source, "column is missing from the data")
+            column, probe = chunk[spec.source], self._probes[spec.name]
+            if spec.kind == "numeric":
+                values = [probe.number(v, r) for r, v in enumerate(column)]
+                self.numbers[spec.name].append(np.array([v for v in values if v is not None], np.float64))
+            elif spec.kind == "multi_categorical":
+                counter = self.values[spec.name]
+                for r, value in enumerate(column):
+                    counter.update(probe.items(value, r) or ())
+            else:
+                counter = self.values[spec.name]
+                counter.update(k for r, v in enumerate(column) if (k := probe.canonical(v, r)) is not None)
+
+    def numbers_of(self, name: str) -> np.ndarray:
+        parts = self.numbers[name]
+        return np.concatenate(parts) if parts else np.empty(0)
+
+
 class FeatureEncoder:
     """Turns raw records or columns into an :class:`EncodedBatch`; fitted on training data only."""
 
@@ -302,34 +341,17 @@ class FeatureEncoder:
         Vocabularies are ordered by descending count, then by value, so a refit on the same data
         gives the same ids. Quantile boundaries use every training value of the field.
         """
-        counters = {s.name: Counter() for s in specs if s.kind != "numeric"}
-        numbers: dict[str, list[np.ndarray]] = {s.name: [] for s in specs if s.kind == "numeric"}
-        probes = {s.name: FieldEncoder(s, 0, 0) for s in specs}
-        for chunk in chunks:
-            for spec in specs:
-                if spec.source not in chunk:
-                    raise EncodingError(spec.source, "column is missing from the data")
-                column, probe = chunk[spec.source], probes[spec.name]
-                if spec.kind == "numeric":
-                    values = [probe.number(v, r) for r, v in enumerate(column)]
-                    numbers[spec.name].append(np.array([v for v in values if v is not None], np.float64))
-                elif spec.kind == "multi_categorical":
-                    counter = counters[spec.name]
-                    for r, value in enumerate(column):
-                        counter.update(probe.items(value, r) or ())
-                else:
-                    counter = counters[spec.name]
-                    counter.update(k for r, v in enumerate(column) if (k := probe.canonical(v, r)) is not None)
+        return cls.from_counts(specs, ValueCounts.of(specs, chunks))
+
+    @classmethod
+    def from_counts(cls, specs: Sequence[FieldSpec], counts: ValueCounts) -> FeatureEncoder:
+        """The encoder :meth:`fit` builds from ``counts``."""
         vocabularies = {}
         for spec in specs:
             if spec.kind != "numeric":
-                ranked = sorted(counters[spec.name].items(), key=lambda kv: (-kv[1], kv[0]))
+                ranked = sorted(counts.values[spec.name].items(), key=lambda kv: (-kv[1], kv[0]))
                 vocabularies[spec.name] = [value for value, count in ranked if count >= spec.min_count]
-        bounds = {
-            s.name: _fit_boundaries(s, np.concatenate(numbers[s.name]) if numbers[s.name] else np.empty(0))
-            for s in specs
-            if s.kind == "numeric"
-        }
+        bounds = {s.name: _fit_boundaries(s, counts.numbers_of(s.name)) for s in specs if s.kind == "numeric"}
         return cls.build(specs, vocabularies, bounds)
 
     # -- encoding --------------------------------------------------------------------------------

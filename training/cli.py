@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from training import dataset_cli
 from training.config import AUGMENTATIONS, PRESETS
 
 
@@ -22,11 +23,10 @@ def register(commands: Any) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--dataset", default="datasets/ml100k.toml", help="dataset schema (TOML)")
-    p.add_argument("--data", default=None, help="data file or directory, for schemas that read user files")
+    p.add_argument("--data", action="append", default=None, help=dataset_cli.DATA_HELP + " (repeat --data)")
     p.add_argument("--config", choices=sorted(PRESETS), default="default",
                    help="preset of hyper-parameters; 'paper' is the SMFM authors' protocol")  # fmt: skip
-    p.add_argument("--split", choices=["time", "random"], default=None, help="override the schema's split")
-    p.add_argument("--split-seed", type=int, default=None, help="seed of the random split")
+    dataset_cli.add_split_arguments(p)
     p.add_argument("--augment", choices=AUGMENTATIONS, default=None, help="training-time augmentation")
     for flag, kind, text in (
         ("--dim", int, "embedding size K"),
@@ -44,6 +44,7 @@ def register(commands: Any) -> None:
     p.add_argument("--no-export", action="store_true", help="train and report only")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
+    dataset_cli.register(commands)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,12 +58,14 @@ def run(args: argparse.Namespace) -> int:
             dim=args.dim, lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, patience=args.patience,
             l2=args.l2, seed=args.seed, threads=args.threads, augment=args.augment,
         )  # fmt: skip
+        data = dataset_cli.data_argument(args.data)
     except ValueError as exc:
         print(f"ctr train: error: {exc}", file=sys.stderr)
         return 2
     summary = run_pipeline(
-        args.dataset, config, data=args.data, out_dir=args.out, name=args.name, split=args.split,
-        split_seed=args.split_seed, export=not args.no_export, progress=not args.quiet,
+        args.dataset, config, data=data, out_dir=args.out, name=args.name,
+        split=dataset_cli.split_method(args, data), split_seed=args.split_seed, split_sizes=args.split_sizes,
+        export=not args.no_export, progress=not args.quiet,
     )  # fmt: skip
     test = summary["test"]
     print(

@@ -6,7 +6,8 @@ import json
 import math
 import sys
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from contract.encoding import FeatureEncoder
 from contract.schema import DatasetSchema, load_schema
 from training.augment import Tensors
 from training.config import TrainConfig
-from training.data import Split, labels_of, load_table, split_rows
+from training.data import Split, encode_rows, fit_encoder, read_dataset, split_spec
+from training.data.dataset import DataArg
 from training.metrics import auc, calibration, log_loss
 from training.train import TrainResult, predict, train
 
@@ -36,26 +38,33 @@ class PreparedData:
     train: Tensors
     validation: Tensors
     test: Tensors
+    dropped: dict[str, int] = field(default_factory=dict)  # rows left out, by documented reason
 
 
 def prepare(
-    schema: DatasetSchema, data: str | Path | None = None, split: str | None = None, seed: int | None = None
+    schema: DatasetSchema,
+    data: DataArg = None,
+    split: str | None = None,
+    seed: int | None = None,
+    sizes: tuple[float, float, float] | None = None,
 ) -> PreparedData:
-    """Read, split, fit the encoder on the training part only, and encode every part."""
-    table = load_table(schema, data)
-    labels = labels_of(table, schema.label)
-    parts = split_rows(table, schema, split, seed)
-    train_columns = {name: column[parts.train] for name, column in table.items()}
-    encoder = FeatureEncoder.fit(schema.fields, [train_columns])
+    """Read, split, fit the encoder on the training part only, and encode every part.
+
+    ``data`` is a file or directory, or ``{"train": ..., "validation": ..., "test": ...}`` for a given split.
+    """
+    dataset = read_dataset(schema, data, split_spec(schema, split, seed, sizes))
+    parts = dataset.split
+    encoder = fit_encoder(schema.fields, dataset, parts.train)
 
     def tensors(rows: np.ndarray) -> Tensors:
-        columns = {name: column[rows] for name, column in table.items()}
-        batch = encoder.encode_columns(columns, len(rows))
-        return Tensors(torch.from_numpy(batch.ids), torch.from_numpy(batch.values), torch.from_numpy(labels[rows]))
+        batch = encode_rows(encoder, dataset, rows)
+        labels = torch.from_numpy(dataset.labels[rows])
+        return Tensors(torch.from_numpy(batch.ids), torch.from_numpy(batch.values), labels)
 
     return PreparedData(
-        schema, table, parts, encoder, tensors(parts.train), tensors(parts.validation), tensors(parts.test)
-    )
+        schema, dataset.columns, parts, encoder, tensors(parts.train), tensors(parts.validation),
+        tensors(parts.test), dataset.dropped,
+    )  # fmt: skip
 
 
 def raw_records(prepared: PreparedData, rows: np.ndarray) -> list[dict[str, Any]]:
@@ -65,10 +74,14 @@ def raw_records(prepared: PreparedData, rows: np.ndarray) -> list[dict[str, Any]
         record: dict[str, Any] = {}
         for spec in prepared.schema.fields:
             value = prepared.table[spec.source][r]
+            if isinstance(value, np.generic):
+                value = value.item()  # numpy scalars (parquet) are not JSON
             if spec.kind == "multi_categorical" and isinstance(value, str) and spec.separator:
                 value = [v for v in value.split(spec.separator) if v]
-            elif spec.kind == "numeric" and isinstance(value, str):
-                number = float(value) if value.strip() else math.nan
+                if spec.weighting == "given":  # "a:0.5" items -> {"a": 0.5}
+                    value = {k: float(w) for k, _, w in (v.rpartition(":") for v in value)}
+            elif spec.kind == "numeric" and isinstance(value, str | float):
+                number = float(value) if not isinstance(value, str) or value.strip() else math.nan
                 value = None if math.isnan(number) else (int(number) if number.is_integer() else number)
             elif spec.dtype == "int" and isinstance(value, str) and value.strip().lstrip("-").isdigit():
                 value = int(value)
@@ -93,11 +106,12 @@ def test_report(result: TrainResult, prepared: PreparedData) -> dict[str, Any]:
 def run(
     schema_path: str | Path,
     config: TrainConfig,
-    data: str | Path | None = None,
+    data: DataArg = None,
     out_dir: str | Path = "models",
     name: str | None = None,
     split: str | None = None,
     split_seed: int | None = None,
+    split_sizes: tuple[float, float, float] | None = None,
     export: bool = True,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -105,13 +119,15 @@ def run(
     from training.export import export_artifact
 
     schema = load_schema(schema_path)
-    prepared = prepare(schema, data, split, split_seed)
+    prepared = prepare(schema, data, split, split_seed, split_sizes)
     _say(progress, _describe(prepared))
     with tempfile.TemporaryDirectory() as tmp:
         log_path = Path(tmp) / METRICS_LOG
         result = train(config, prepared.train, prepared.validation, prepared.encoder.num_features, log_path, progress)
         report = test_report(result, prepared)
-        summary: dict[str, Any] = {"dataset": schema.name, "split": prepared.split.describe(), **report}
+        summary: dict[str, Any] = {
+            "dataset": schema.name, "split": prepared.split.describe(), "dropped_rows": prepared.dropped, **report
+        }  # fmt: skip
         if export:
             test_rows = prepared.split.test
             sample = raw_records(prepared, test_rows[np.linspace(0, len(test_rows) - 1, 5).astype(int)])
@@ -122,7 +138,12 @@ def run(
                 name or schema.name,
                 check_rows=prepared.test,
                 manifest_extra={
-                    "dataset": {"name": schema.name, "schema": schema.to_dict(), "data": str(data) if data else None},
+                    "dataset": {
+                        "name": schema.name,
+                        "schema": schema.to_dict(),
+                        "data": _data_repr(data),
+                        "dropped_rows": prepared.dropped,
+                    },
                     "split": prepared.split.describe(),
                     "metrics": report,
                     "training": config.to_dict(),
@@ -143,7 +164,14 @@ def _describe(prepared: PreparedData) -> str:
         f"{prepared.schema.name}: {s['train']:,} train / {s['validation']:,} validation / {s['test']:,} test rows "
         f"({prepared.split.method} split), {prepared.encoder.num_features:,} features in "
         f"{len(prepared.encoder.fields)} fields, {prepared.encoder.num_slots} slots, train positive rate {rate:.3f}"
+        + "".join(f"; dropped {n:,} rows ({reason.replace('_', ' ')})" for reason, n in prepared.dropped.items())
     )
+
+
+def _data_repr(data: DataArg) -> str | dict[str, str] | None:
+    if isinstance(data, Mapping):
+        return {part: str(path) for part, path in data.items()}
+    return None if data is None else str(data)
 
 
 def _say(enabled: bool, message: str) -> None:
