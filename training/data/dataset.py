@@ -7,7 +7,7 @@ same steps chunk by chunk instead, and plans the same split.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from contract.encoding import EncodedBatch, EncodingError, FeatureEncoder
 from contract.schema import SPLIT_PARTS, DatasetSchema, FieldSpec, SplitSpec
-from training.data.chunks import DEFAULT_CHUNK_ROWS, Chunk
+from training.data.chunks import DEFAULT_CHUNK_ROWS, Chunk, describe_position
 from training.data.errors import DataError, located
 from training.data.labels import derive
 from training.data.readers import iter_chunks
@@ -31,12 +31,13 @@ class Origins:
 
     paths: tuple[str, ...]
     units: tuple[str, ...]
+    to_lines: tuple[Callable[[int], int] | None, ...]
     file: np.ndarray  # (n,) int32 index into paths
     line: np.ndarray  # (n,) int64
 
     def where(self, row: int) -> str:
         f = int(self.file[row])
-        return f"{self.paths[f]}, {self.units[f]} {int(self.line[row])}"
+        return describe_position(self.paths[f], self.units[f], int(self.line[row]), self.to_lines[f])
 
 
 @dataclass(frozen=True)
@@ -142,10 +143,11 @@ class _Reader:
         chunks = self.chunks
         paths = tuple(dict.fromkeys(c.path for c in chunks))
         index = {p: i for i, p in enumerate(paths)}
-        units = {c.path: c.unit for c in chunks}
+        first = {c.path: c for c in reversed(chunks)}
         origins = Origins(
             paths=paths,
-            units=tuple(units[p] for p in paths),
+            units=tuple(first[p].unit for p in paths),
+            to_lines=tuple(first[p].to_line for p in paths),
             file=np.concatenate([np.full(len(c), index[c.path], np.int32) for c in chunks]),
             line=np.concatenate([c.lines for c in chunks]),
         )

@@ -45,7 +45,8 @@ def test_chunks_are_bounded_and_never_span_files():
     assert [len(c) for c in chunks] == [7, 7, 6] * 3
     assert [c.path.split("partitions/")[1] for c in chunks[::3]] == [
         "dt=2023-11-14/part-0.csv", "dt=2023-11-15/part-0.csv", "2023-11-16.csv"]  # fmt: skip
-    assert chunks[0].lines.tolist() == [2, 3, 4, 5, 6, 7, 8]  # line 1 is the header
+    assert chunks[0].lines.tolist() == [1, 2, 3, 4, 5, 6, 7]  # records; the header is line 1
+    assert chunks[1].where(0) == f"{chunks[1].path}, line 9"
     assert chunks[3].columns["day"][0] == "2023-11-15"
     assert set(chunks[0].columns) == {"user", "device", "item", "price", "tags", "clicked", "day"}
 
@@ -64,6 +65,22 @@ def test_gzipped_text_and_a_glob(tmp_path, reference):
     table = load_table(tiny_variant(source={"format": "jsonl", "glob": "*.gz"}), tmp_path)
     encoder, expected, _ = reference
     np.testing.assert_array_equal(encoder.encode_columns(table, 60).ids, expected.ids)
+
+
+def test_csv_errors_name_lines_despite_blank_lines_and_quoted_line_breaks(tmp_path):
+    path = tmp_path / "odd.csv"
+    path.write_text('ts,user,item,device,price,tags,clicked\n\n1,2,3,"we\nb",4,a,1\n\n5,6,7,ios,cheap,b,0\n')
+    schema = tiny_variant(split={"method": "random", "sizes": [0.5, 0.25, 0.25]})
+    chunk = next(iter_chunks(schema, path))
+    assert chunk.columns["device"].tolist() == ["we\nb", "ios"]
+    assert [chunk.where(0), chunk.where(1)] == [f"{path}, line 3", f"{path}, line 6"]
+
+
+def test_csv_rows_with_too_few_fields_are_errors(tmp_path):
+    path = tmp_path / "short.csv"
+    path.write_text("ts,user,item,device,price,tags,clicked\n1,2,3,ios,4,a,1\n\n5,6,7,ios,1\n")
+    with pytest.raises(DataError, match=r"short.csv: cannot parse as csv \(line 4: expected 7 fields, found 5\)"):
+        load_table(tiny_variant(), path)
 
 
 def test_jsonl_line_numbers_count_blank_lines():
