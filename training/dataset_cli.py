@@ -46,15 +46,15 @@ def register(commands: Any) -> None:
 
 def add_split_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--split", choices=["time", "random", "given"], default=None, help="override the schema's split method"
+        "--split", choices=["time", "random", "given"], default=None, help="split method; None = the schema's"
     )
-    p.add_argument("--split-seed", type=int, default=None, help="seed of the random split (default: the schema's)")
+    p.add_argument("--split-seed", type=int, default=None, help="seed of the random split; None = the schema's")
     p.add_argument(
         "--split-sizes",
         type=split_sizes,
         default=None,
         metavar="TRAIN,VALID,TEST",
-        help="fractions of the random or time split, e.g. 0.8,0.1,0.1 (default: the schema's)",
+        help="fractions of the random or time split, e.g. 0.8,0.1,0.1; None = the schema's",
     )
 
 

@@ -71,8 +71,8 @@ def part_locations(schema: DatasetSchema, data: DataArg, split: SplitSpec) -> di
         return {"all": None if data is None else Path(data).expanduser()}
     if split.files is None:
         raise DataError(
-            "the given split needs one path per part: split.files in the schema, or "
-            "--data train=<path> --data validation=<path> --data test=<path>"
+            "the given split needs one path per part: split.files in the schema, or the data given as "
+            "train=<path> validation=<path> test=<path>"
         )
     if data is not None:
         raise DataError("the schema's split.files name the data; drop --data (or give train=/validation=/test=)")
