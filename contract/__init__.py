@@ -6,7 +6,7 @@ reads/writes a model artifact, lives here and nowhere else: that is what prevent
 """
 
 from contract.artifact import Artifact, ArtifactError, load_artifact, resolve_artifact, write_artifact
-from contract.encoding import EncodedBatch, EncodingError, FeatureEncoder
+from contract.encoding import EncodedBatch, EncodingError, FeatureEncoder, ValueCounts
 from contract.schema import DatasetSchema, FieldSpec, SchemaError, load_schema, parse_schema
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "FeatureEncoder",
     "FieldSpec",
     "SchemaError",
+    "ValueCounts",
     "load_artifact",
     "load_schema",
     "parse_schema",

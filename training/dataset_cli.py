@@ -97,7 +97,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     from contract.schema import load_schema
 
     try:
-        from training.data.inspect import format_report, inspect_dataset
+        from training.data.inspection import format_report, inspect_dataset
         from training.data.split import split_spec
     except ImportError as exc:
         print(f"ctr dataset inspect needs the training extra (pip install -e '.[train]'): {exc}", file=sys.stderr)

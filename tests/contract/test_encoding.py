@@ -214,3 +214,16 @@ def test_weighted_layout_round_trip(weighted):
     rebuilt = FeatureEncoder.from_layout(weighted.to_layout(), weighted.vocabularies())
     records = [{"user": 1, "terms": {"c": 0.3}}, {"user": 5, "terms": "a:1|b:-2"}]
     np.testing.assert_array_equal(rebuilt.encode_records(records).values, weighted.encode_records(records).values)
+
+
+def test_counting_chunk_by_chunk_fits_like_one_table(encoder):
+    from contract.encoding import ValueCounts
+
+    chunks = [{k: v[i : i + 1] for k, v in TRAIN.items()} for i in range(4)]
+    counts = ValueCounts(SCHEMA.fields)
+    for chunk in chunks:
+        counts.add(chunk)
+    streamed = FeatureEncoder.from_counts(SCHEMA.fields, counts)
+    assert streamed.vocabularies() == encoder.vocabularies()
+    assert streamed.to_layout() == encoder.to_layout()
+    assert counts.values["city"] == {"paris": 2, "rome": 1, "oslo": 1}  # before min_count

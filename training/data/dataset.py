@@ -1,6 +1,6 @@
 """A dataset read into memory: kept rows, binary labels, the split, where every row came from, drops.
 
-This is what training uses (``training.pipeline.prepare``); ``training.data.inspect`` streams the
+This is what training uses (``training.pipeline.prepare``); ``training.data.inspection`` streams the
 same steps chunk by chunk instead, and plans the same split.
 """
 

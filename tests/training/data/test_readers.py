@@ -1,5 +1,6 @@
 """Every format reads the same rows into columns that encode identically."""
 
+import dataclasses
 import gzip
 import shutil
 
@@ -117,3 +118,23 @@ def test_unreadable_locations(source, path, message):
 def test_a_user_format_needs_data():
     with pytest.raises(DataError, match="dataset 'tiny' needs --data <path>"):
         load_table(tiny_variant(source={"format": "csv"}))
+
+
+def test_parquet_maps_nulls_and_dictionaries(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from contract.schema import load_schema
+
+    table = pa.table(
+        {
+            "user": pa.array([1, None, 3], pa.int64()),
+            "terms": pa.array([[("gpu", 2.0)], None, [("ssd", 0.5), ("fan", 1.0)]], pa.map_(pa.string(), pa.float64())),
+            "clicked": pa.array(["1", "0", "1"]).dictionary_encode(),
+        }
+    )
+    pq.write_table(table, tmp_path / "w.parquet")
+    schema = dataclasses.replace(load_schema(DATASETS / "weighted.toml"), source={"format": "parquet"})
+    columns = load_table(schema, tmp_path / "w.parquet")
+    assert columns["terms"].tolist() == [{"gpu": 2.0}, None, {"ssd": 0.5, "fan": 1.0}]
+    assert np.isnan(columns["user"][1]) and columns["clicked"].tolist() == ["1", "0", "1"]

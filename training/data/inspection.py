@@ -27,7 +27,7 @@ from contract.schema import SPLIT_PARTS, DatasetSchema, SplitSpec
 from training.data.chunks import DEFAULT_CHUNK_ROWS, Chunk
 from training.data.dataset import DataArg, part_locations
 from training.data.errors import DataError, located
-from training.data.labels import derive
+from training.data.labels import Derived, derive
 from training.data.readers import iter_chunks
 from training.data.split import TEST, TRAIN, VALIDATION, given_split, plan_split
 
@@ -97,36 +97,38 @@ class _Stream:
         self.positives = np.zeros(3, np.int64)
         self.part_rows = np.zeros(3, np.int64)
 
-    def chunks(self, what: str) -> Iterator[tuple[Chunk, np.ndarray, np.ndarray]]:
-        """(kept rows, their labels, their part codes) of every chunk, in reading order."""
+    def derived(self, what: str) -> Iterator[tuple[str, Chunk, Derived]]:
+        """(part or "all", chunk, its labels and drops) of every chunk, in reading order, with a progress bar."""
         from tqdm import tqdm
 
-        offset = 0
         with tqdm(desc=what, unit=" rows", disable=not self.progress, file=sys.stderr, leave=False) as bar:
             for part, path in self.locations.items():
                 for chunk in iter_chunks(self.schema, path, self.chunk_rows):
-                    derived = derive(chunk, self.schema, self.split.method == "time")
-                    kept = chunk.take(derived.keep)
-                    if self.assignment is None:
-                        codes = np.full(len(kept), PART_CODES.get(part, -1), np.int8)
-                    else:
-                        codes = self.assignment[offset : offset + len(kept)]
-                    offset += len(kept)
+                    yield part, chunk, derive(chunk, self.schema, self.split.method == "time")
                     bar.update(len(chunk))
-                    yield kept, derived.labels, codes
+
+    def chunks(self, what: str) -> Iterator[tuple[Chunk, np.ndarray, np.ndarray]]:
+        """(kept rows, their labels, their part codes) of every chunk, in reading order."""
+        offset = 0
+        for part, chunk, derived in self.derived(what):
+            kept = chunk.take(derived.keep)
+            if self.assignment is None:
+                codes = np.full(len(kept), PART_CODES[part], np.int8)
+            else:
+                codes = self.assignment[offset : offset + len(kept)]
+            offset += len(kept)
+            yield kept, derived.labels, codes
 
     def count(self) -> InspectReport:
         rows_read, dropped, per_location = 0, Counter(), Counter()
         stamps, positives = [], 0
-        for part, path in self.locations.items():
-            for chunk in iter_chunks(self.schema, path, self.chunk_rows):
-                derived = derive(chunk, self.schema, self.split.method == "time")
-                rows_read += len(chunk)
-                dropped.update(derived.dropped)
-                per_location[part] += len(derived.labels)
-                positives += int(derived.labels.sum())
-                if derived.timestamps is not None:
-                    stamps.append(derived.timestamps)
+        for part, chunk, derived in self.derived("count"):
+            rows_read += len(chunk)
+            dropped.update(derived.dropped)
+            per_location[part] += len(derived.labels)
+            positives += int(derived.labels.sum())
+            if derived.timestamps is not None:
+                stamps.append(derived.timestamps)
         reader = self.schema.source.get("reader")
         files = {part: str(path) if path else f"built-in reader {reader!r}" for part, path in self.locations.items()}
         if self.split.method == "given":
@@ -135,7 +137,10 @@ class _Stream:
             n = per_location["all"]
             if n == 0:
                 raise DataError(f"{files['all']}: no rows with a label ({dict(dropped)} dropped)")
-            split = plan_split(n, self.split, np.concatenate(stamps) if stamps else None)
+            timestamps = np.concatenate(stamps) if stamps else None
+            stamps.clear()  # planning a time split is the memory peak: keep one copy of the timestamps
+            split = plan_split(n, self.split, timestamps)
+            del timestamps
             self.assignment = split.assignment()
         kept = sum(per_location.values())
         return InspectReport(

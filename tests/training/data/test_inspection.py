@@ -11,7 +11,7 @@ from contract.schema import load_schema
 from tests.conftest import TINY_DATA
 from tests.training.data.conftest import BAD, DATASETS, tiny_variant
 from training.data import encode_rows, fit_encoder, read_dataset, split_spec
-from training.data.inspect import format_report, inspect_dataset
+from training.data.inspection import format_report, inspect_dataset
 
 
 @pytest.fixture(scope="module")
