@@ -11,6 +11,16 @@ A row is ``ids[M]`` (int64) and ``values[M]`` (float32), M = total slots. Unused
 multi-valued field hold the field's OOV id with value 0, which contributes nothing to an FM
 (every FM term is multiplied by the slot's value), so padding is free and shapes stay fixed.
 
+Two id spaces
+-------------
+* *vocabulary* ids (training, in-process serving): ``offset + local id`` as above; needs the vocabulary.
+* *hashed* ids (serving from a shared store, e.g. Redis): a feature's id is
+  :func:`feature_hash` ``(field name, canonical value)``, a stable 63-bit hash, and 0 stands for the
+  slot's field's OOV feature. No vocabulary is needed: the store holds a row for every feature of the
+  vocabulary (keyed by the same hash), and a hash the store does not hold is an unseen value, i.e. the
+  field's OOV feature. Both id spaces share every step before the last (canonical values, buckets,
+  slots, values), so a record gets the same rows, hence the same score, in both.
+
 Raw values
 ----------
 * categorical: a string, or an integer (also an integral float) turned into its decimal string;
@@ -30,6 +40,8 @@ OOV feature with value 1; a missing required field is an error.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -42,6 +54,36 @@ from contract.schema import FieldSpec
 
 OOV = 0
 _MISSING = -1
+HASHED_OOV = 0  # in the hashed id space, every field's OOV feature is id 0 (the slot says which field)
+_HASH_MASK = (1 << 63) - 1
+_HASH_MEMO = 1 << 14  # canonical values memoised per field when hashing (bounded: not a vocabulary)
+
+
+def feature_hash(field: str, canonical: str) -> int:
+    """The hashed id of feature ``field=canonical``: 63 bits of BLAKE2b, never 0.
+
+    Stable across processes, machines and Python versions (unlike ``hash()``), because store keys
+    are derived from it. The field name is part of the input, so equal values of different fields
+    differ. Numeric buckets are hashed as ``#<bucket>`` (1-based, as their local ids).
+    """
+    digest = hashlib.blake2b(f"{field}\x1f{canonical}".encode(), digest_size=8).digest()
+    return (int.from_bytes(digest, "little") & _HASH_MASK) or 1
+
+
+def _bucket_hashes(field: str, size: int) -> list[int]:
+    """Hashed ids of a numeric field's local ids 0 (OOV) .. size-1 (its buckets)."""
+    return [HASHED_OOV] + [feature_hash(field, f"#{k}") for k in range(1, size)]
+
+
+class _HashedIds:
+    """The hashed id space's stand-in for a field's ``{canonical value: id}`` dict: same ``get``."""
+
+    def __init__(self, field: str) -> None:
+        @functools.lru_cache(maxsize=_HASH_MEMO)
+        def get(value: str, default: int = HASHED_OOV) -> int:
+            return feature_hash(field, value)
+
+        self.get = get
 
 
 class EncodingError(ValueError):
@@ -67,7 +109,11 @@ class EncodedBatch:
 
 
 class FieldEncoder:
-    """Encoding state of one field: its vocabulary (or bucket boundaries) and its id/slot ranges."""
+    """Encoding state of one field: its vocabulary (or bucket boundaries) and its id/slot ranges.
+
+    ``hashed=True`` builds the field in the hashed id space (module docstring): no vocabulary,
+    ``size`` taken from the saved layout, ids from :func:`feature_hash`, OOV id 0.
+    """
 
     def __init__(
         self,
@@ -76,17 +122,35 @@ class FieldEncoder:
         slot_start: int,
         vocabulary: Sequence[str] = (),
         boundaries: Sequence[float] = (),
+        *,
+        hashed: bool = False,
+        size: int | None = None,
     ) -> None:
         self.spec = spec
         self.offset = offset
         self.slot_start = slot_start
+        self.hashed = hashed
         self.vocabulary = list(vocabulary)
-        self.index = {value: i + 1 for i, value in enumerate(self.vocabulary)}
         self.boundaries = np.asarray(boundaries, dtype=np.float64)
         if spec.kind == "numeric":
             self.size = len(self.boundaries) + 2  # OOV + (len + 1) buckets
+        elif hashed:
+            if self.vocabulary or size is None:
+                raise ValueError(f"field {spec.name}: a hashed field takes its size from the layout, not a vocabulary")
+            self.size = size
         else:
             self.size = len(self.vocabulary) + 1
+        # canonical value -> feature id, and numeric bucket (local id) -> feature id, in this id space
+        self.ids: Mapping[str, int] | _HashedIds
+        if hashed:
+            self.oov_id = HASHED_OOV
+            self.ids = _HashedIds(spec.name)
+            buckets = _bucket_hashes(spec.name, self.size)
+        else:
+            self.oov_id = offset
+            self.ids = {value: offset + i + 1 for i, value in enumerate(self.vocabulary)}
+            buckets = list(range(offset, offset + self.size))
+        self.bucket_ids = np.array(buckets if spec.kind == "numeric" else [], dtype=np.int64)
         self._prefix = int(spec.transform.split(":")[1]) if (spec.transform or "").startswith("prefix:") else 0
         # A non-empty string needs no canonicalisation when it is already the vocabulary's spelling.
         self._plain_strings = spec.dtype == "string" and spec.transform is None
@@ -223,25 +287,34 @@ class FieldEncoder:
             raise EncodingError(self.spec.source, "weights must be finite numbers", row)
         return number
 
-    # -- column -> local ids ---------------------------------------------------------------------
-    def local_ids(self, column: Sequence[Any]) -> np.ndarray:
-        """Local ids of a categorical or numeric column; missing values get ``_MISSING``."""
+    # -- column -> feature ids -------------------------------------------------------------------
+    def buckets(self, column: Sequence[Any]) -> np.ndarray:
+        """Bucket (local id, 1-based) of each value of a numeric column; missing values get ``_MISSING``."""
+        numbers = np.fromiter((_nan_if_none(self.number(v, r)) for r, v in enumerate(column)), np.float64, len(column))
+        local = np.searchsorted(self.boundaries, numbers, side="right") + 1
+        local[np.isnan(numbers)] = _MISSING
+        return local
+
+    def feature_ids(self, column: Sequence[Any]) -> np.ndarray:
+        """Feature ids of a categorical or numeric column in this field's id space; missing -> ``_MISSING``."""
         if self.spec.kind == "numeric":
-            numbers = np.fromiter(
-                (_nan_if_none(self.number(v, r)) for r, v in enumerate(column)), np.float64, len(column)
-            )
-            local = np.searchsorted(self.boundaries, numbers, side="right") + 1
-            local[np.isnan(numbers)] = _MISSING
-            return local
-        get = self.index.get
+            local = self.buckets(column)
+            return np.where(local == _MISSING, _MISSING, self.bucket_ids[local])
+        get, oov = self.ids.get, self.oov_id
         out = np.empty(len(column), dtype=np.int64)
         for r, value in enumerate(column):
             if self._plain_strings and type(value) is str and value:
-                out[r] = get(value, OOV)
+                out[r] = get(value, oov)
             else:
                 key = self.canonical(value, r)
-                out[r] = _MISSING if key is None else get(key, OOV)
+                out[r] = _MISSING if key is None else get(key, oov)
         return out
+
+    def feature_hashes(self) -> np.ndarray:
+        """(size,) hashed id of each of this (vocabulary) field's local ids; the OOV feature gets 0."""
+        if self.spec.kind == "numeric":
+            return np.array(_bucket_hashes(self.spec.name, self.size), dtype=np.int64)
+        return np.array([HASHED_OOV] + [feature_hash(self.spec.name, v) for v in self.vocabulary], dtype=np.int64)
 
     def label(self, local: int) -> str:
         """Human-readable name of a local feature (for explanations and store keys)."""
@@ -311,11 +384,16 @@ class FeatureEncoder:
         self.sources = tuple(dict.fromkeys(f.spec.source for f in self.fields))
         self._source_set = frozenset(self.sources)
         self._required = tuple(dict.fromkeys(f.spec.source for f in self.fields if f.spec.required))
+        self.hashed = bool(self.fields) and self.fields[0].hashed
+        if any(f.hashed != self.hashed for f in self.fields):
+            raise ValueError("all fields of an encoder must share one id space")
         # Row template: every slot starts as its field's OOV id; values 0 (padding) or 1 (single slot).
         self._template_ids = np.empty(self.num_slots, dtype=np.int64)
         self._template_values = np.zeros(self.num_slots, dtype=np.float32)
-        for f in self.fields:
-            self._template_ids[f.slot_start : f.slot_start + f.spec.slots] = f.offset
+        self.slot_fields = np.empty(self.num_slots, dtype=np.int64)  # (M,) index into ``fields`` per slot
+        for j, f in enumerate(self.fields):
+            self._template_ids[f.slot_start : f.slot_start + f.spec.slots] = f.oov_id
+            self.slot_fields[f.slot_start : f.slot_start + f.spec.slots] = j
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
@@ -383,18 +461,18 @@ class FeatureEncoder:
             if spec.kind == "multi_categorical":
                 self._fill_multi(field, column, ids, values)
                 continue
-            local = field.local_ids(column)
-            missing = local == _MISSING
+            feature = field.feature_ids(column)
+            missing = feature == _MISSING
             if missing.any():
                 if spec.required:
                     raise EncodingError(spec.source, "required field is missing", int(np.argmax(missing)))
-                local[missing] = OOV
-            ids[:, s] = field.offset + local
+                feature[missing] = field.oov_id
+            ids[:, s] = feature
             values[:, s] = 1.0
         return EncodedBatch(ids, values)
 
     def _fill_multi(self, field: FieldEncoder, column: Sequence[Any], ids: np.ndarray, values: np.ndarray) -> None:
-        spec, s, get, offset = field.spec, field.slot_start, field.index.get, field.offset
+        spec, s, get, oov = field.spec, field.slot_start, field.ids.get, field.oov_id
         mean = spec.weighting == "mean"
         if spec.weighting == "given":
             self._fill_weighted(field, column, ids, values)
@@ -407,11 +485,11 @@ class FeatureEncoder:
                 values[r, s] = 1.0
                 continue
             n = len(items)
-            ids[r, s : s + n] = [offset + get(item, OOV) for item in items]
+            ids[r, s : s + n] = [get(item, oov) for item in items]
             values[r, s : s + n] = 1.0 / n if mean else 1.0
 
     def _fill_weighted(self, field: FieldEncoder, column: Sequence[Any], ids: np.ndarray, values: np.ndarray) -> None:
-        spec, s, get, offset = field.spec, field.slot_start, field.index.get, field.offset
+        spec, s, get, oov = field.spec, field.slot_start, field.ids.get, field.oov_id
         for r, raw in enumerate(column):
             weighted = field.weighted_items(raw, r)
             if weighted is None:
@@ -421,21 +499,27 @@ class FeatureEncoder:
                 continue
             keys, weights = weighted
             n = len(keys)
-            ids[r, s : s + n] = [offset + get(key, OOV) for key in keys]
+            ids[r, s : s + n] = [get(key, oov) for key in keys]
             values[r, s : s + n] = weights
 
     def oov_fields(self, batch: EncodedBatch) -> list[list[str]]:
-        """Per row, the fields whose (non-padding) slots fell back to the OOV feature."""
+        """Per row, the fields whose (non-padding) slots fell back to the OOV feature.
+
+        In the hashed id space, unseen values keep their hash until a store resolves them to 0
+        (see ``app.store.EmbeddingStore.gather``); only then does this report them.
+        """
         flags = np.zeros((len(batch), len(self.fields)), dtype=bool)
         for j, f in enumerate(self.fields):
             sl = slice(f.slot_start, f.slot_start + f.spec.slots)
-            flags[:, j] = ((batch.ids[:, sl] == f.offset) & (batch.values[:, sl] != 0)).any(axis=1)
+            flags[:, j] = ((batch.ids[:, sl] == f.oov_id) & (batch.values[:, sl] != 0)).any(axis=1)
         names = [f.spec.name for f in self.fields]
         return [[names[j] for j in np.flatnonzero(row)] for row in flags]
 
     # -- introspection ---------------------------------------------------------------------------
     def field_of(self, global_ids: np.ndarray) -> np.ndarray:
-        """Index (into ``fields``) of the field each global id belongs to."""
+        """Index (into ``fields``) of the field each global id belongs to (vocabulary id space only)."""
+        if self.hashed:
+            raise ValueError("hashed ids do not say their field; use slot_fields[slot] instead")
         starts = np.array([f.offset for f in self.fields])
         return np.searchsorted(starts, global_ids, side="right") - 1
 
@@ -455,9 +539,26 @@ class FeatureEncoder:
     def vocabularies(self) -> dict[str, list[str]]:
         return {f.spec.name: f.vocabulary for f in self.fields if f.spec.kind != "numeric"}
 
+    def feature_hashes(self) -> np.ndarray:
+        """(num_features,) hashed id of every global id (0 for each field's OOV feature).
+
+        The bridge between the two id spaces: a store keyed by hashed ids holds row ``g`` of the
+        table under ``feature_hashes()[g]``.
+        """
+        if self.hashed:
+            raise ValueError("this encoder is already hashed: it has no vocabulary to hash")
+        return np.concatenate([f.feature_hashes() for f in self.fields]) if self.fields else np.empty(0, np.int64)
+
+    def to_hashed(self) -> FeatureEncoder:
+        """The same fields, slots and buckets in the hashed id space (without the vocabularies)."""
+        return FeatureEncoder.from_layout(self.to_layout(), None)
+
     @classmethod
-    def from_layout(cls, layout: Mapping[str, Any], vocabularies: Mapping[str, Sequence[str]]) -> FeatureEncoder:
-        """Rebuild an encoder saved by :meth:`to_layout` + :meth:`vocabularies`."""
+    def from_layout(cls, layout: Mapping[str, Any], vocabularies: Mapping[str, Sequence[str]] | None) -> FeatureEncoder:
+        """Rebuild an encoder saved by :meth:`to_layout` + :meth:`vocabularies`.
+
+        ``vocabularies=None`` builds it in the hashed id space, which needs only the layout.
+        """
         fields = []
         for entry in layout["fields"]:
             spec_keys = FieldSpec.__dataclass_fields__.keys()
@@ -469,8 +570,10 @@ class FeatureEncoder:
                 spec,
                 entry["offset"],
                 entry["slot_start"],
-                vocabularies.get(spec.name, ()),
+                () if vocabularies is None else vocabularies.get(spec.name, ()),
                 entry.get("fitted_boundaries", ()),
+                hashed=vocabularies is None,
+                size=entry["size"],
             )
             if field.size != entry["size"]:
                 raise ValueError(f"field {spec.name}: vocabulary has {field.size} ids, layout says {entry['size']}")

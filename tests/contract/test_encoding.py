@@ -138,7 +138,7 @@ def test_quantile_and_log_buckets():
     q, g = encoder.fields
     assert q.boundaries.tolist() == pytest.approx([24.75, 49.5, 74.25])
     assert g.boundaries.tolist() == [1, 3, 7, 15, 31, 63, 127]
-    local = g.local_ids([0, 1, 2, 3, 99, 1e9])
+    local = g.buckets([0, 1, 2, 3, 99, 1e9])
     assert local.tolist() == [1, 2, 2, 3, 7, 8]  # floor(log2(x + 1)) + 1, capped at the top bucket
 
 

@@ -1,0 +1,121 @@
+"""The hashed id space: vocabulary-free encoding that must land on exactly the vocabulary's features."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from contract.encoding import HASHED_OOV, FeatureEncoder, feature_hash
+from tests.contract.test_encoding import SCHEMA, TRAIN
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return FeatureEncoder.fit(SCHEMA.fields, [TRAIN])
+
+
+@pytest.fixture(scope="module")
+def hashed(encoder):
+    return FeatureEncoder.from_layout(encoder.to_layout(), None)
+
+
+def resolve(batch_ids: np.ndarray, encoder: FeatureEncoder) -> np.ndarray:
+    """What a hash-keyed store does: known hashes -> that feature's global id, else the slot field's OOV id."""
+    by_hash = {int(h): g for g, h in enumerate(encoder.feature_hashes()) if h != HASHED_OOV}
+    oov_of_slot = np.array([encoder.fields[j].offset for j in encoder.slot_fields])
+    out = np.empty_like(batch_ids)
+    for (r, s), h in np.ndenumerate(batch_ids):
+        out[r, s] = by_hash.get(int(h), oov_of_slot[s])
+    return out
+
+
+def test_feature_hash_is_pinned():
+    # Store keys are derived from these numbers: a change here orphans every published version.
+    assert feature_hash("user", "196") == 0x30584361A37A64E4
+    assert feature_hash("price", "#2") == 8868240504410448399
+    assert feature_hash("genres", "Sci-Fi") == 346508172146307217
+    assert feature_hash("a", "b") != feature_hash("b", "a")
+
+
+def test_hashed_encoder_holds_no_vocabulary(encoder, hashed):
+    assert hashed.hashed and not encoder.hashed
+    assert all(f.vocabulary == [] for f in hashed.fields)
+    assert [f.size for f in hashed.fields] == [f.size for f in encoder.fields]
+    assert hashed.num_slots == encoder.num_slots
+    assert encoder.to_hashed().to_layout() == hashed.to_layout()
+    with pytest.raises(ValueError, match="already hashed"):
+        hashed.feature_hashes()
+
+
+def test_feature_hashes_cover_every_feature_once(encoder):
+    hashes = encoder.feature_hashes()
+    assert hashes.shape == (encoder.num_features,)
+    assert (hashes[[f.offset for f in encoder.fields]] == HASHED_OOV).all()
+    nonzero = hashes[hashes != HASHED_OOV]
+    assert len(np.unique(nonzero)) == len(nonzero) == encoder.num_features - len(encoder.fields)
+
+
+RECORDS = [
+    {"user": 2, "zip": "12377", "tags": ["c", "zzz"], "price": 50, "city": "PARIS"},
+    {"user": "0003", "zip": 99999, "tags": "a|b|c", "price": "1e9", "city": "Oslo"},  # Oslo: below min_count
+    {"user": 777, "zip": "55555", "tags": ["new", "b"], "price": -3, "city": "Atlantis"},  # unseen values
+    {"user": 1},  # every optional field missing
+]
+
+
+def test_hashed_and_vocabulary_encodings_land_on_the_same_features(encoder, hashed):
+    by_vocab = encoder.encode_records(RECORDS)
+    by_hash = hashed.encode_records(RECORDS)
+    np.testing.assert_array_equal(by_hash.values, by_vocab.values)
+    np.testing.assert_array_equal(resolve(by_hash.ids, encoder), by_vocab.ids)
+    # missing values and padding are the OOV id 0 already; unseen values carry a hash nobody published
+    assert by_hash.ids[3, 1:].tolist() == [HASHED_OOV] * (hashed.num_slots - 1)
+    unseen = by_hash.ids[2, 0]
+    assert unseen != HASHED_OOV and unseen not in set(encoder.feature_hashes().tolist())
+
+
+def test_numeric_buckets_hash_by_bucket_index(encoder, hashed):
+    price = next(f for f in hashed.fields if f.spec.name == "price")
+    ids = hashed.encode_records([{"user": 1, "price": p} for p in (5, 50, 500)]).ids[:, price.slot_start]
+    assert ids.tolist() == [feature_hash("price", f"#{k}") for k in (1, 2, 3)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"user": st.integers(0, 5)},
+            optional={
+                "zip": st.one_of(st.none(), st.sampled_from(["12345", "99999", "00000", ""])),
+                "tags": st.lists(st.sampled_from(["a", "b", "c", "x"]), max_size=3),
+                "price": st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False)),
+                "city": st.one_of(st.none(), st.sampled_from(["Paris", "paris", "Rome", "Oslo", "Lima"])),
+            },
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_any_records_agree_between_id_spaces(encoder, hashed, records):
+    by_vocab = encoder.encode_records(records)
+    by_hash = hashed.encode_records(records)
+    np.testing.assert_array_equal(by_hash.values, by_vocab.values)
+    np.testing.assert_array_equal(resolve(by_hash.ids, encoder), by_vocab.ids)
+
+
+def test_oov_fields_need_the_store_to_resolve_unseen_hashes(encoder, hashed):
+    by_hash = hashed.encode_records(RECORDS[2:3])
+    assert hashed.oov_fields(by_hash) == [[]]  # unseen but not yet looked up
+    resolved = by_hash.ids.copy()
+    known = set(encoder.feature_hashes().tolist())
+    resolved[~np.isin(resolved, list(known))] = HASHED_OOV
+    from contract.encoding import EncodedBatch
+
+    assert hashed.oov_fields(EncodedBatch(resolved, by_hash.values)) == encoder.oov_fields(
+        encoder.encode_records(RECORDS[2:3])
+    )
+
+
+def test_hashed_ids_cannot_be_named(hashed):
+    with pytest.raises(ValueError, match="slot_fields"):
+        hashed.feature_name(12345)
