@@ -129,7 +129,7 @@ def _score_body(model: ScoringModel, rid: str, scores: Scores, parsed: ScoreRequ
 async def model_info(request: Request) -> Response:
     state = state_of(request)
     model = ready_model(state)
-    manifest = model.artifact.manifest
+    manifest = model.manifest
     fields = [
         {
             "name": f.spec.name,
@@ -150,7 +150,7 @@ async def model_info(request: Request) -> Response:
         "dataset": manifest.get("dataset", {}).get("name"),
         "split": manifest.get("split"),
         "metrics": manifest.get("metrics"),
-        "embedding_dim": model.artifact.embedding_dim,
+        "embedding_dim": model.embedding_dim,
         "fields": fields,
         "limits": {"max_records": state.settings.max_records, "max_body_bytes": state.settings.max_body_bytes},
     }

@@ -8,6 +8,8 @@
     ├── PayloadTooLarge (413 payload_too_large)  body over CTR_MAX_BODY_BYTES
     ├── NotFound (404 not_found) / MethodNotAllowed (405 method_not_allowed)
     └── NotReady (503 not_ready)                 no model loaded (yet), or a backend is unavailable
+        └── StoreUnavailable (503 store_unavailable)  the embedding store (Redis) failed or timed out;
+                                                      raised only by app.redis_client.redis_errors
 
 Every error body is ``{"error": <code>, "detail": <message>, "field": <request key or null>}``.
 Unexpected exceptions are logged with their traceback and answered with a generic 500: their text
@@ -67,6 +69,16 @@ class MethodNotAllowed(ApiError):
 
 class NotReady(ApiError):
     status, code = 503, "not_ready"
+
+
+class StoreUnavailable(NotReady):
+    """Rows could not be read from the embedding store; ``kind`` is a bounded metric label."""
+
+    status, code = 503, "store_unavailable"
+
+    def __init__(self, detail: str, kind: str = "other") -> None:
+        super().__init__(detail)
+        self.kind = kind
 
 
 def error_response(status: int, code: str, detail: str, field: str | None = None) -> Response:

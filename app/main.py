@@ -43,6 +43,21 @@ async def _keep_trying(state: ServerState) -> None:
             return
 
 
+@asynccontextmanager
+async def _serving_from_redis(state: ServerState) -> AsyncIterator[None]:
+    """CTR_STORE=redis: the activation watcher loads, swaps and retries (docs/redis.md)."""
+    from app.activation import RedisActivation
+
+    activation = RedisActivation(state)
+    await activation.start()
+    try:
+        yield
+    finally:
+        await activation.close()
+        if state.model is not None:
+            await state.model.close()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     prometheus_client.disable_created_metrics()  # *_created series double the exposition for no use here
@@ -50,6 +65,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.store == "redis":
+            async with _serving_from_redis(state):
+                yield
+            return
         loader = None
         if not await load_model(state):
             loader = asyncio.create_task(_keep_trying(state))

@@ -1,13 +1,17 @@
-"""A loaded model: the artifact's encoder, an embedding store and the onnxruntime session.
+"""A loaded model: an encoder, an embedding store and the onnxruntime session.
 
 One :class:`ScoringModel` is one model version; the server swaps the whole object, never its parts,
-so a request is always encoded, gathered and scored by the same version.
+so a request is always encoded, gathered and scored by the same version. It comes either from an
+artifact directory (in-process store, vocabulary ids) or from Redis (``app.activation``: Redis
+store, hashed ids); everything after ``gather`` is the same.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -15,7 +19,7 @@ import onnxruntime as ort
 from app.settings import Settings
 from app.store import EmbeddingStore, InMemoryStore
 from contract.artifact import Artifact, load_artifact
-from contract.encoding import EncodedBatch
+from contract.encoding import EncodedBatch, FeatureEncoder
 
 log = logging.getLogger("app")
 
@@ -27,26 +31,48 @@ class Scores:
 
 
 class ScoringModel:
-    def __init__(self, artifact: Artifact, store: EmbeddingStore, settings: Settings) -> None:
-        self.artifact = artifact
-        self.encoder = artifact.encoder
+    def __init__(
+        self,
+        *,
+        manifest: dict[str, Any],
+        encoder: FeatureEncoder,
+        store: EmbeddingStore,
+        onnx_model: bytes | Path,
+        settings: Settings,
+        artifact: Artifact | None = None,
+    ) -> None:
+        self.manifest = manifest  # the artifact's manifest.json
+        self.encoder = encoder
         self.store = store
-        self.name = artifact.name
-        self.version = artifact.version
+        self.artifact = artifact  # None when served from Redis: there is no table or vocabulary here
+        self.name = str(manifest["name"])
+        self.version = str(manifest["version"])
+        self.bias = float(manifest["model"]["bias"])
+        self.embedding_dim = int(manifest["model"]["embedding_dim"])
         options = ort.SessionOptions()
         options.intra_op_num_threads = settings.ort_intra_threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(
-            str(artifact.onnx_path), sess_options=options, providers=["CPUExecutionProvider"]
+        source = str(onnx_model) if isinstance(onnx_model, Path) else onnx_model
+        self.session = ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
+
+    @classmethod
+    def from_artifact(cls, artifact: Artifact, settings: Settings) -> ScoringModel:
+        return cls(
+            manifest=artifact.manifest,
+            encoder=artifact.encoder,
+            store=InMemoryStore(artifact.table),
+            onnx_model=artifact.onnx_path,
+            settings=settings,
+            artifact=artifact,
         )
 
     @classmethod
-    def load(cls, settings: Settings) -> ScoringModel:
-        """Load the configured artifact (verifying its checksums) with the configured store."""
-        artifact = load_artifact(settings.model_dir, settings.model_version)
-        model = cls(artifact, InMemoryStore(artifact.table), settings)
+    def load(cls, settings: Settings, model_dir: Path | None = None) -> ScoringModel:
+        """Load the configured artifact (verifying its checksums) with the in-process store."""
+        artifact = load_artifact(model_dir or settings.model_dir, None if model_dir else settings.model_version)
+        model = cls.from_artifact(artifact, settings)
         log.info("loaded model %s version %s from %s", model.name, model.version, artifact.path)
         return model
 
@@ -62,7 +88,7 @@ class ScoringModel:
     async def warm_up(self) -> None:
         """Run every stage once so the first real request does not pay for lazy initialisation."""
         n = self.encoder.num_slots
-        ids = np.array([[f.offset for f in self.encoder.fields for _ in range(f.spec.slots)]] * 2, np.int64)
+        ids = np.array([[f.oov_id for f in self.encoder.fields for _ in range(f.spec.slots)]] * 2, np.int64)
         scores = await self.score(EncodedBatch(ids, np.ones((2, n), np.float32)))
         if not np.isfinite(scores.probabilities).all():
             raise RuntimeError("warm-up produced non-finite scores")

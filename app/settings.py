@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Model names become part of Redis keys and SCAN patterns: no glob characters, braces or colons.
+REDIS_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
 class Settings(BaseSettings):
@@ -16,7 +21,7 @@ class Settings(BaseSettings):
 
     model_dir: Path = Field(Path("models/ml100k"), description="model directory (or one version directory)")
     model_version: str | None = Field(None, description="pin a version; default: ACTIVE, else the newest")
-    store: Literal["memory"] = Field("memory", description="where embeddings are looked up")
+    store: Literal["memory", "redis"] = Field("memory", description="where embeddings are looked up")
 
     max_records: int = Field(4096, ge=1, le=1_000_000, description="records per /v1/score request")
     max_body_bytes: int = Field(4 << 20, ge=1024, description="request bodies above this get HTTP 413")
@@ -24,7 +29,62 @@ class Settings(BaseSettings):
     ort_intra_threads: int = Field(1, ge=0, description="onnxruntime intra-op threads (0 = its default)")
     load_retry_seconds: float = Field(5.0, gt=0, description="retry interval while no model could be loaded")
 
+    # -- Redis store (CTR_STORE=redis); docs/redis.md ----------------------------------------------
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="redis:// or rediss:// (TLS) host, port and db; no password here"
+    )
+    redis_model: str | None = Field(None, description="model name in Redis (required with CTR_STORE=redis)")
+    redis_cluster: bool = Field(False, description="the URL names one node of a Redis Cluster")
+    redis_username: str | None = Field(None, description="ACL user (default: Redis' default user)")
+    redis_password: SecretStr | None = Field(None, description="password of the ACL user; never logged")
+    redis_tls_ca_file: Path | None = Field(None, description="CA bundle that signed the server certificate")
+    redis_tls_cert_file: Path | None = Field(None, description="client certificate (mutual TLS)")
+    redis_tls_key_file: Path | None = Field(None, description="client private key (mutual TLS)")
+    redis_tls_verify: bool = Field(True, description="verify the server certificate and host name")
+    redis_timeout_ms: float = Field(
+        5.0, gt=0, le=60_000, description="deadline of one request's row lookup; past it the request gets 503"
+    )
+    redis_connect_timeout_ms: float = Field(250.0, gt=0, description="TCP/TLS connect timeout")
+    redis_load_timeout_ms: float = Field(10_000.0, gt=0, description="reading a version (manifest, model.onnx)")
+    redis_max_connections: int = Field(64, ge=1, description="connection pool size (per node in a cluster)")
+    redis_cache_entries: int = Field(1_000_000, ge=0, description="in-process row cache size; 0 disables it")
+    redis_cache_mb: float = Field(256.0, ge=0, description="in-process row cache budget for row bytes")
+    redis_poll_seconds: float = Field(2.0, gt=0, description="how often the active pointer is polled")
+    redis_fallback_dir: Path | None = Field(
+        None, description="artifact served in-process while Redis cannot be read at start-up"
+    )
+
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+            raise ValueError("must look like redis://host:port/db or rediss://host:port/db")
+        if parts.password is not None or parts.username is not None:
+            # A URL ends up in logs, process lists and error messages; a SecretStr does not.
+            raise ValueError("must not carry credentials: set CTR_REDIS_USERNAME and CTR_REDIS_PASSWORD instead")
+        return url
+
+    @field_validator("redis_model")
+    @classmethod
+    def _redis_model(cls, name: str | None) -> str | None:
+        if name is not None and not REDIS_NAME.match(name):
+            raise ValueError("must be 1-100 letters, digits, '_', '.' or '-'")
+        return name
+
+    @model_validator(mode="after")
+    def _redis_needs_a_model(self) -> Settings:
+        if self.store == "redis" and self.redis_model is None:
+            raise ValueError("CTR_STORE=redis needs CTR_REDIS_MODEL (the model name given to `ctr publish`)")
+        return self
+
+    @property
+    def redis_address(self) -> str:
+        """``host:port`` of the Redis URL, safe to log."""
+        parts = urlsplit(self.redis_url)
+        return f"{parts.hostname}:{parts.port or 6379}"

@@ -1,8 +1,8 @@
 """Embedding stores: where the scorer's table rows come from.
 
-A store maps global feature ids (B, M) to rows (B, M, K+1) = [linear weight, embedding]. The
-in-process store holds the artifact's table in memory (the default); a Redis store (with an
-in-process cache) serves deployments that share one table between replicas.
+A store maps feature ids (B, M) to rows (B, M, K+1) = [linear weight, embedding]. The
+in-process store holds the artifact's table in memory (the default); the Redis store
+(``app.redis_store``, with an in-process cache) serves deployments that share one table between replicas.
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ import numpy as np
 
 class EmbeddingStore(Protocol):
     async def gather(self, ids: np.ndarray) -> np.ndarray:
-        """Rows (B, M, K+1) float32 for global ids (B, M)."""
+        """Rows (B, M, K+1) float32 for feature ids (B, M) of the model's encoder's id space.
+
+        A store keyed by hashed ids sets, in place, the ids of features it holds no row for to 0
+        (the OOV id of the hashed space), after giving them their field's OOV row.
+        """
         ...
 
     async def close(self) -> None: ...
