@@ -45,11 +45,20 @@ def ping(port: int, *extra: str) -> bool:
 class RedisServer:
     """One ``redis-server`` process on 127.0.0.1; ``stop``/``start`` keep the port, ``pause`` freezes it."""
 
-    def __init__(self, workdir: Path, *args: str, port: int | None = None, cluster: bool = False) -> None:
+    def __init__(
+        self, workdir: Path, *args: str, port: int | None = None, cluster: bool = False, tls: Path | None = None
+    ) -> None:
         self.port = port or free_port(bus_too=cluster)
         self.workdir = workdir / f"redis-{self.port}"
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.args = list(args)
+        self.tls = tls  # a directory with ca.crt, server.crt, server.key (see make_certificates)
+        self._ping_args: tuple[str, ...] = ()
+        if tls is not None:
+            self.args += ["--tls-port", str(self.port), "--tls-cert-file", str(tls / "server.crt"),
+                          "--tls-key-file", str(tls / "server.key"), "--tls-ca-cert-file", str(tls / "ca.crt"),
+                          "--tls-auth-clients", "no"]  # fmt: skip
+            self._ping_args = ("--tls", "--cacert", str(tls / "ca.crt"))
         if cluster:
             self.args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                           "--cluster-node-timeout", "2000"]  # fmt: skip
@@ -57,10 +66,11 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"{'rediss' if self.tls else 'redis'}://127.0.0.1:{self.port}/0"
 
-    def start(self, ping_args: tuple[str, ...] = ()) -> RedisServer:
-        command = [REDIS_SERVER or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+    def start(self) -> RedisServer:
+        plain_port = "0" if self.tls else str(self.port)
+        command = [REDIS_SERVER or "redis-server", "--port", plain_port, "--bind", "127.0.0.1",
                    "--save", "", "--appendonly", "no", "--daemonize", "no", *self.args]  # fmt: skip
         self.process = subprocess.Popen(
             command, cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
@@ -69,14 +79,14 @@ class RedisServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"redis-server on port {self.port} exited with {self.process.returncode}")
-            if ping(self.port, *ping_args) or self._answers_auth():
+            if ping(self.port, *self._ping_args) or self._answers_auth():
                 return self
             time.sleep(0.02)
         raise RuntimeError(f"redis-server on port {self.port} did not start")
 
     def _answers_auth(self) -> bool:
         """A password-protected server answers NOAUTH to a bare ping: it is up."""
-        command = [REDIS_CLI or "redis-cli", "-p", str(self.port), "ping"]
+        command = [REDIS_CLI or "redis-cli", "-p", str(self.port), *self._ping_args, "ping"]
         result = subprocess.run(command, capture_output=True, text=True)
         return "NOAUTH" in result.stdout or "NOAUTH" in result.stderr
 
@@ -133,3 +143,20 @@ class RedisClusterNodes:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+
+def make_certificates(directory: Path) -> Path:
+    """A throw-away CA and a server certificate for 127.0.0.1 (openssl CLI), in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
+            "-subj", "/CN=ctr-test-ca")  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+            "-subj", "/CN=127.0.0.1")  # fmt: skip
+    (directory / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.crt", "-days", "1", "-extfile", "san.cnf")  # fmt: skip
+    return directory

@@ -68,8 +68,8 @@ def make_redis(tmp_path):
         pytest.fail("redis-server is not installed (scripts/test.sh installs it)")
     servers = []
 
-    def make(*args: str, start: bool = True) -> RedisServer:
-        server = RedisServer(tmp_path, *args)
+    def make(*args: str, start: bool = True, tls=None) -> RedisServer:
+        server = RedisServer(tmp_path, *args, tls=tls)
         servers.append(server)
         return server.start() if start else server
 
