@@ -85,6 +85,7 @@ async def read_version(
         address=address,
         timeout_ms=settings.redis_timeout_ms,
         cluster=settings.redis_cluster,
+        offload_ids=settings.offload_rows * encoder.num_slots,
     )
     try:
         model = await asyncio.to_thread(  # building an onnxruntime session takes milliseconds

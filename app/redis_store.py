@@ -27,6 +27,19 @@ from contract.encoding import HASHED_OOV
 log = logging.getLogger("app")
 
 
+_SMALL = 256  # below this many ids, a dict finds distinct ids faster than np.unique's sort
+
+
+def _distinct(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct ids (U,) and, for each of ``ids`` (B, M), the index of its id among them (B, M)."""
+    if ids.size >= _SMALL:
+        features, inverse = np.unique(ids.reshape(-1), return_inverse=True)
+        return features, inverse.reshape(ids.shape)
+    first: dict[int, int] = {}
+    index = [first.setdefault(f, len(first)) for f in ids.reshape(-1).tolist()]
+    return np.fromiter(first, dtype=np.int64, count=len(first)), np.array(index, dtype=np.int64).reshape(ids.shape)
+
+
 class RedisStore:
     """An :class:`~app.store.EmbeddingStore` over one published version."""
 
@@ -41,6 +54,7 @@ class RedisStore:
         address: str,
         timeout_ms: float,
         cluster: bool,
+        offload_ids: int = 1 << 14,
     ) -> None:
         self.client = client
         self.keys = keys
@@ -51,6 +65,8 @@ class RedisStore:
         self.address = address
         self.timeout_ms = timeout_ms
         self.cluster = cluster
+        self.offload_ids = offload_ids  # batches this large sort and assemble in a thread (numpy drops the GIL)
+        self._slot_index = np.arange(self.slot_oov_rows.shape[0])  # (M,)
         self._failing = False  # log transitions, not every failed request
         self._publish_cache_size()
 
@@ -60,7 +76,13 @@ class RedisStore:
         Ids of features Redis holds no row for are set to 0 in ``ids`` (in place), so that
         ``encoder.oov_fields`` reports them as the vocabulary encoder would have.
         """
-        features, inverse = np.unique(ids.reshape(-1), return_inverse=True)
+        offload = ids.size >= self.offload_ids
+        if offload:
+            features, inverse = await asyncio.to_thread(_distinct, ids)
+        else:
+            features, inverse = _distinct(ids)
+        # The cache is only touched here, on the event loop: no locks, and no await between a
+        # lookup and the copy of the rows it found.
         slots = self.cache.lookup(features)
         hit = slots >= 0
         rows = np.empty((len(features), self.width), dtype=np.float32)
@@ -78,12 +100,24 @@ class RedisStore:
             absent[todo] = missing
             self.cache.put(wanted, fetched, missing)
             self._publish_cache_size()
-        out = rows[inverse.reshape(-1)].reshape(*ids.shape, self.width)
-        oov = absent[inverse.reshape(-1)].reshape(ids.shape)
+        if offload:
+            return await asyncio.to_thread(self._assemble, ids, rows, absent, inverse)
+        return self._assemble(ids, rows, absent, inverse)
+
+    def _assemble(self, ids: np.ndarray, rows: np.ndarray, absent: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+        """Per-slot rows from per-feature rows in one take; absent features get their slot's OOV row and id 0.
+
+        The take reads from ``[OOV row of each slot (M); feature rows (U)]``: slot s of an absent
+        feature points at row s, anything else at M + its feature's index.
+        """
+        m = ids.shape[1]
+        table = np.concatenate([self.slot_oov_rows, rows])  # (M + U, K+1)
+        index = inverse + m  # (B, M)
+        oov = absent[inverse]
         if oov.any():
-            out[oov] = np.broadcast_to(self.slot_oov_rows, out.shape)[oov]
+            index = np.where(oov, self._slot_index, index)
             ids[oov] = HASHED_OOV
-        return out
+        return table.take(index, axis=0)  # (B, M, K+1)
 
     async def _fetch(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows (n, K+1) of distinct features from Redis, and which of them Redis does not hold."""

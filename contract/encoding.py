@@ -40,7 +40,6 @@ OOV feature with value 1; a missing required field is an error.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
 from collections import Counter
@@ -75,15 +74,33 @@ def _bucket_hashes(field: str, size: int) -> list[int]:
     return [HASHED_OOV] + [feature_hash(field, f"#{k}") for k in range(1, size)]
 
 
-class _HashedIds:
-    """The hashed id space's stand-in for a field's ``{canonical value: id}`` dict: same ``get``."""
+class _VocabularyIds(dict[str, int]):
+    """``{canonical value: global id}``; a value outside the vocabulary is the field's OOV id."""
+
+    def __init__(self, ids: Mapping[str, int], oov: int) -> None:
+        super().__init__(ids)
+        self.oov = oov
+
+    def __missing__(self, value: str) -> int:
+        return self.oov
+
+
+class _HashedIds(dict[str, int]):
+    """The hashed id space's stand-in for a vocabulary: ``ids[value]`` is :func:`feature_hash`.
+
+    Hashes are memoised (a plain dict hit costs what a vocabulary lookup costs); the memo is
+    bounded, emptied when full, so it never grows into a vocabulary.
+    """
 
     def __init__(self, field: str) -> None:
-        @functools.lru_cache(maxsize=_HASH_MEMO)
-        def get(value: str, default: int = HASHED_OOV) -> int:
-            return feature_hash(field, value)
+        super().__init__()
+        self.field = field
 
-        self.get = get
+    def __missing__(self, value: str) -> int:
+        if len(self) >= _HASH_MEMO:
+            self.clear()
+        feature = self[value] = feature_hash(self.field, value)
+        return feature
 
 
 class EncodingError(ValueError):
@@ -141,14 +158,14 @@ class FieldEncoder:
         else:
             self.size = len(self.vocabulary) + 1
         # canonical value -> feature id, and numeric bucket (local id) -> feature id, in this id space
-        self.ids: Mapping[str, int] | _HashedIds
+        self.ids: dict[str, int]  # ids[value]: never raises KeyError (OOV id, or the value's hash)
         if hashed:
             self.oov_id = HASHED_OOV
             self.ids = _HashedIds(spec.name)
             buckets = _bucket_hashes(spec.name, self.size)
         else:
             self.oov_id = offset
-            self.ids = {value: offset + i + 1 for i, value in enumerate(self.vocabulary)}
+            self.ids = _VocabularyIds({value: offset + i + 1 for i, value in enumerate(self.vocabulary)}, offset)
             buckets = list(range(offset, offset + self.size))
         self.bucket_ids = np.array(buckets if spec.kind == "numeric" else [], dtype=np.int64)
         self._prefix = int(spec.transform.split(":")[1]) if (spec.transform or "").startswith("prefix:") else 0
@@ -300,14 +317,14 @@ class FieldEncoder:
         if self.spec.kind == "numeric":
             local = self.buckets(column)
             return np.where(local == _MISSING, _MISSING, self.bucket_ids[local])
-        get, oov = self.ids.get, self.oov_id
+        lookup = self.ids.__getitem__
         out = np.empty(len(column), dtype=np.int64)
         for r, value in enumerate(column):
             if self._plain_strings and type(value) is str and value:
-                out[r] = get(value, oov)
+                out[r] = lookup(value)
             else:
                 key = self.canonical(value, r)
-                out[r] = _MISSING if key is None else get(key, oov)
+                out[r] = _MISSING if key is None else lookup(key)
         return out
 
     def feature_hashes(self) -> np.ndarray:
@@ -472,7 +489,7 @@ class FeatureEncoder:
         return EncodedBatch(ids, values)
 
     def _fill_multi(self, field: FieldEncoder, column: Sequence[Any], ids: np.ndarray, values: np.ndarray) -> None:
-        spec, s, get, oov = field.spec, field.slot_start, field.ids.get, field.oov_id
+        spec, s, lookup = field.spec, field.slot_start, field.ids.__getitem__
         mean = spec.weighting == "mean"
         if spec.weighting == "given":
             self._fill_weighted(field, column, ids, values)
@@ -485,7 +502,7 @@ class FeatureEncoder:
                 values[r, s] = 1.0
                 continue
             n = len(items)
-            ids[r, s : s + n] = [get(item, oov) for item in items]
+            ids[r, s : s + n] = [lookup(item) for item in items]
             values[r, s : s + n] = 1.0 / n if mean else 1.0
 
     def _fill_weighted(self, field: FieldEncoder, column: Sequence[Any], ids: np.ndarray, values: np.ndarray) -> None:

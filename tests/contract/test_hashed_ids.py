@@ -119,3 +119,12 @@ def test_oov_fields_need_the_store_to_resolve_unseen_hashes(encoder, hashed):
 def test_hashed_ids_cannot_be_named(hashed):
     with pytest.raises(ValueError, match="slot_fields"):
         hashed.feature_name(12345)
+
+
+def test_hash_memo_stays_bounded(hashed):
+    from contract.encoding import _HASH_MEMO
+
+    user = hashed.fields[0]
+    ids = user.feature_ids([str(i) for i in range(_HASH_MEMO + 100)])
+    assert len(user.ids) <= _HASH_MEMO
+    assert ids[-1] == feature_hash("user", str(_HASH_MEMO + 99))

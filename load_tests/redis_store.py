@@ -1,0 +1,210 @@
+"""Benchmark: scoring with the Redis store (cold cache, warm cache, no cache) next to the in-process store.
+
+    python -m load_tests.redis_store [--artifact models/ml100k] [--redis-url redis://127.0.0.1:6379/0]
+                                     [--requests 4000] [--concurrency 16] [--batches 1 64]
+                                     [--out reports/redis_store.json]
+
+Opt-in: not part of ``make test``. Needs a trained artifact (``ctr train``) and the [train] extra, which
+reads MovieLens' test split for the request bodies (real records in time order, so the cold pass
+meets new users the way a live server would). Every configuration runs in the same invocation, each
+against a fresh server process pinned to CPU 0 while this driver runs on CPU 1; Redis is the given
+server (not pinned). "Cold" = a fresh server (empty in-process cache) over records it has not seen,
+Redis already holding the version; "warm" = the same records again; "no cache" = CTR_REDIS_CACHE_ENTRIES=0.
+
+Writes the JSON (every run, with load averages and the machine's description) and a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from load_tests.driver import closed_loop
+from load_tests.server import ROOT, ServerProcess
+
+SERVER_CPU, DRIVER_CPU = 0, 1
+
+
+def request_bodies(batch: int) -> list[bytes]:
+    """Test-split records of MovieLens-100k, ``batch`` per body, in time order."""
+    from contract.schema import load_schema
+    from training.pipeline import prepare, raw_records
+
+    prepared = prepare(load_schema(ROOT / "datasets/ml100k.toml"))
+    records = raw_records(prepared, prepared.split.test)
+    return [orjson.dumps({"records": records[i : i + batch]}) for i in range(0, len(records) - batch + 1, batch)]
+
+
+def publish_version(artifact: Path, redis_url: str, model: str) -> str:
+    from app.publish import publish
+    from app.redis_client import connect
+    from app.settings import Settings
+
+    async def go() -> str:
+        settings = Settings(redis_url=redis_url)
+        client = connect(settings)
+        try:
+            return (await publish(client, settings.redis_address, artifact, model=model, progress=False)).version
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+def delete_model(redis_url: str, model: str) -> None:
+    from app.publish import delete_version
+    from app.redis_client import connect
+    from app.redis_keys import ModelKeys
+    from app.settings import Settings
+
+    async def go() -> None:
+        client, keys = connect(Settings(redis_url=redis_url)), ModelKeys(model)
+        try:
+            for version in await client.zrange(keys.versions, 0, -1):
+                await delete_version(client, keys, version.decode())
+            await client.delete(keys.active, keys.versions)
+        finally:
+            await client.aclose()
+
+    asyncio.run(go())
+
+
+def run(server: ServerProcess, bodies: list[bytes], concurrency: int) -> dict[str, Any]:
+    """One closed-loop pass, with the server's cache and Redis counters over exactly that pass."""
+    before = server.metrics()
+    result = asyncio.run(closed_loop("127.0.0.1", server.port, "/v1/score", bodies, concurrency=concurrency))
+    after = server.metrics()
+
+    def delta(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    hits, misses = delta("ctr_store_cache_hits_total"), delta("ctr_store_cache_misses_total")
+    out = result.to_dict()
+    out["rows_per_second"] = out["requests_per_second"] * (len(orjson.loads(bodies[0])["records"]))
+    if hits + misses:
+        out["cache_hit_ratio"] = hits / (hits + misses)
+        out["redis_round_trips"] = int(delta("ctr_redis_roundtrip_duration_seconds_count"))
+        trips = delta("ctr_redis_roundtrip_duration_seconds_count")
+        out["redis_mean_round_trip_ms"] = 1e3 * delta("ctr_redis_roundtrip_duration_seconds_sum") / trips if trips else None
+    return out
+
+
+def same_scores(a: ServerProcess, b: ServerProcess, bodies: list[bytes]) -> bool:
+    import urllib.request
+
+    def score(server: ServerProcess, body: bytes) -> list[float]:
+        request = urllib.request.Request(f"{server.url}/v1/score", data=body, headers={"content-type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())["probabilities"]
+
+    return all(score(a, body) == score(b, body) for body in bodies)
+
+
+def benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    model = f"bench-{uuid.uuid4().hex[:8]}"
+    version = publish_version(args.artifact, args.redis_url, model)
+    memory_env = {"CTR_STORE": "memory", "CTR_MODEL_DIR": str(args.artifact)}
+    redis_env = {"CTR_STORE": "redis", "CTR_REDIS_URL": args.redis_url, "CTR_REDIS_MODEL": model,
+                 "CTR_REDIS_TIMEOUT_MS": str(args.timeout_ms)}  # fmt: skip
+    results: list[dict[str, Any]] = []
+    parity = None
+    try:
+        for batch in args.batches:
+            bodies = request_bodies(batch)[: args.requests]
+            for concurrency in (1, args.concurrency):
+                row = {"batch": batch, "concurrency": concurrency, "requests": len(bodies)}
+                with ServerProcess(memory_env, cpu=SERVER_CPU) as server:
+                    run(server, bodies[: min(200, len(bodies))], concurrency)  # warm-up, not recorded
+                    results.append({**row, "store": "memory", "cache": "n/a", **run(server, bodies, concurrency)})
+                    if parity is None:
+                        with ServerProcess(redis_env, cpu=SERVER_CPU) as other:
+                            parity = same_scores(server, other, bodies[:50])
+                with ServerProcess(redis_env, cpu=SERVER_CPU) as server:
+                    results.append({**row, "store": "redis", "cache": "cold", **run(server, bodies, concurrency)})
+                    results.append({**row, "store": "redis", "cache": "warm", **run(server, bodies, concurrency)})
+                with ServerProcess({**redis_env, "CTR_REDIS_CACHE_ENTRIES": "0"}, cpu=SERVER_CPU) as server:
+                    results.append({**row, "store": "redis", "cache": "none", **run(server, bodies, concurrency)})
+                print(f"batch {batch}, concurrency {concurrency}: done", file=sys.stderr)
+    finally:
+        delete_model(args.redis_url, model)
+    return {"model_version": version, "parity_first_50_bodies_identical": parity, "results": results}
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average": list(os.getloadavg()),
+    }
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "# Redis store vs in-process store",
+        "",
+        f"Written by `{report['command']}` on {report['created_at']} (model version {report['model_version']}).",
+        f"Machine: {report['machine']['cpus']} CPUs, **shared** with other jobs "
+        f"(load average {report['machine']['load_average'][0]:.1f} before, {report['load_average_after'][0]:.1f} "
+        f"after); server pinned to CPU {SERVER_CPU}, driver to CPU {DRIVER_CPU}, Redis unpinned.",
+        f"Scores identical between the stores on the first 50 bodies: {report['parity_first_50_bodies_identical']}.",
+        "",
+        "| batch | connections | store | cache | req/s | rows/s | p50 ms | p99 ms | cache hits | Redis trips |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["results"]:
+        hit = f"{r['cache_hit_ratio']:.1%}" if "cache_hit_ratio" in r else "-"
+        trips = r.get("redis_round_trips", "-")
+        lines.append(f"| {r['batch']} | {r['concurrency']} | {r['store']} | {r['cache']} | "
+                     f"{r['requests_per_second']:,.0f} | {r['rows_per_second']:,.0f} | {r['latency_ms']['p50']:.2f} | "
+                     f"{r['latency_ms']['p99']:.2f} | {hit} | {trips} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--artifact", type=Path, default=ROOT / "models/ml100k", help="model or version directory")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--requests", type=int, default=4000, help="bodies per pass (distinct, in time order)")
+    parser.add_argument("--concurrency", type=int, default=16, help="connections of the throughput runs")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 64], help="records per request")
+    parser.add_argument("--timeout-ms", type=float, default=50.0, help="CTR_REDIS_TIMEOUT_MS of the servers")
+    parser.add_argument("--out", type=Path, default=ROOT / "reports/redis_store.json")
+    args = parser.parse_args(argv)
+    if not args.artifact.exists():
+        print(f"no artifact at {args.artifact}: train one with `ctr train --out models`", file=sys.stderr)
+        return 2
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > DRIVER_CPU:
+        os.sched_setaffinity(0, {DRIVER_CPU})
+    started = machine()
+    report = {
+        "command": "python -m load_tests.redis_store " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {**started, "shared": True,
+                    "note": "other engineers' jobs ran on the same 2 cores during the run; compare rows of "
+                            "one run, not absolute figures across runs"},  # fmt: skip
+        "driver": "load_tests/driver.py closed loop (raw asyncio HTTP/1.1, keep-alive), one pass per row",
+        "server": "uvicorn app.main:create_app (uvloop, httptools, 1 worker), CTR_LOG_LEVEL=warning",
+        "redis": args.redis_url.split("@")[-1],
+        **benchmark(args),
+    }
+    report["load_average_after"] = list(os.getloadavg())
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(report))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

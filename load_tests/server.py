@@ -1,0 +1,83 @@
+"""Run the scoring server as a separate process for load tests (optionally pinned to one CPU)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """``uvicorn app.main:create_app`` (uvloop, httptools, one worker) configured by CTR_* variables."""
+
+    def __init__(self, env: dict[str, str], cpu: int | None = None, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.env = {**os.environ, **env, "CTR_LOG_LEVEL": env.get("CTR_LOG_LEVEL", "warning")}
+        self.cpu = cpu
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        command = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
+                   "--port", str(self.port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                   "--log-level", "warning"]  # fmt: skip
+        if self.cpu is not None and shutil.which("taskset"):
+            command = ["taskset", "-c", str(self.cpu), *command]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server on {self.url} not ready within {timeout} s")
+
+    def metrics(self) -> dict[str, float]:
+        """Unlabelled samples (and labelled ones keyed with their labels) of /metrics."""
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
