@@ -42,7 +42,11 @@ class Settings(BaseSettings):
     redis_tls_key_file: Path | None = Field(None, description="client private key (mutual TLS)")
     redis_tls_verify: bool = Field(True, description="verify the server certificate and host name")
     redis_timeout_ms: float = Field(
-        5.0, gt=0, le=60_000, description="deadline of one request's row lookup; past it the request gets 503"
+        20.0,
+        gt=0,
+        le=60_000,
+        description="deadline of one request's row lookup (past it: 503); it includes event-loop queueing, "
+        "so under saturation it must exceed concurrent requests x their CPU time (docs/redis.md)",
     )
     redis_connect_timeout_ms: float = Field(250.0, gt=0, description="TCP/TLS connect timeout")
     redis_load_timeout_ms: float = Field(10_000.0, gt=0, description="reading a version (manifest, model.onnx)")
