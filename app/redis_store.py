@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from app.deadline import within_deadline
 from app.errors import StoreUnavailable
 from app.metrics import Metrics
 from app.redis_client import RedisClient, redis_errors
@@ -124,8 +125,7 @@ class RedisStore:
         started = time.perf_counter()
         try:
             with redis_errors(self.address, "looking up features", self.metrics, self.timeout_ms):
-                async with asyncio.timeout(self.timeout_ms / 1000):
-                    values, shards_present = await self._mget(features)
+                values, shards_present = await within_deadline(self._mget(features), self.timeout_ms / 1000)
             if not shards_present:
                 self.metrics.redis_errors.labels("version_missing").inc()
                 raise StoreUnavailable(

@@ -147,7 +147,37 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"batch {batch}, concurrency {concurrency}: done", file=sys.stderr)
     finally:
         delete_model(args.redis_url, model)
-    return {"model_version": version, "parity_first_50_bodies_identical": parity, "results": results}
+    return {"model_version": version, "parity_first_50_bodies_identical": parity, "results": results,
+            "redis_memory": redis_memory(args.artifact)}  # fmt: skip
+
+
+def redis_memory(artifact: Path) -> dict[str, Any]:
+    """Redis memory one published version takes, on a throw-away redis-server (the shared one is noisy)."""
+    import tempfile
+
+    import redis
+
+    from tests.redis_servers import RedisServer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = RedisServer(Path(tmp)).start()
+        try:
+            client = redis.Redis(port=server.port)
+            before = client.info("memory")["used_memory"]
+            version = publish_version(artifact, server.url, "memory-probe")
+            after = client.info("memory")["used_memory"]
+            sample = [k for _, k in zip(range(200), client.scan_iter(match="ctr:{*:e:*", count=1000), strict=False)]
+            per_key = [client.memory_usage(k) for k in sample]
+            features = int(json.loads(client.get(f"ctr:{{memory-probe:{version}}}:manifest"))["features"])
+            client.close()
+        finally:
+            server.stop()
+    return {
+        "features": features,
+        "used_memory_delta_bytes": after - before,
+        "bytes_per_feature_including_metadata": (after - before) / features,
+        "memory_usage_per_feature_key_bytes_mean": sum(per_key) / len(per_key),
+    }
 
 
 def machine() -> dict[str, Any]:
@@ -169,6 +199,10 @@ def markdown(report: dict[str, Any]) -> str:
         f"after); server pinned to CPU {SERVER_CPU}, driver to CPU {DRIVER_CPU}, Redis unpinned.",
         f"Scores identical between the stores on the first 50 bodies: {report['parity_first_50_bodies_identical']}.",
         f"Redis lookup deadline: {report['redis_timeout_ms']} ms unless the cache column says otherwise.",
+        f"Redis memory of the version ({report['redis_memory']['features']} features): "
+        f"{report['redis_memory']['used_memory_delta_bytes'] / 2**20:.2f} MiB, "
+        f"{report['redis_memory']['bytes_per_feature_including_metadata']:.0f} B per feature including metadata "
+        f"(MEMORY USAGE of one row key: {report['redis_memory']['memory_usage_per_feature_key_bytes_mean']:.0f} B).",
         "",
         "| batch | conns | store | cache | req/s | rows/s | p50 ms | p99 ms | non-200 | cache hits | Redis trips |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
