@@ -79,7 +79,7 @@ async def read_version(
     store = RedisStore(
         client,
         keys,
-        oov_rows[encoder.slot_fields],
+        oov_rows,
         RowCache.sized(settings.redis_cache_entries, settings.redis_cache_mb, int(manifest["width"])),
         metrics,
         address=address,

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from app.redis_client import RedisClient, redis_errors
 from app.redis_keys import ModelKeys, VersionKeys, check_name, pack_rows
 from contract.artifact import Artifact, load_artifact
-from contract.encoding import HASHED_OOV
+from contract.encoding import HASH_MASK
 
 log = logging.getLogger("app")
 
@@ -72,7 +72,7 @@ class Published:
     def of(cls, artifact: Artifact) -> Published:
         encoder = artifact.encoder
         hashes = encoder.feature_hashes()
-        keep = hashes != HASHED_OOV
+        keep = (hashes & HASH_MASK) != 0  # OOV features go to the version's OOV blob instead
         features = hashes[keep]
         unique, counts = np.unique(features, return_counts=True)
         if (counts > 1).any():

@@ -23,7 +23,7 @@ from app.metrics import Metrics
 from app.redis_client import RedisClient, redis_errors
 from app.redis_keys import VersionKeys, unpack_rows
 from app.row_cache import RowCache
-from contract.encoding import HASHED_OOV
+from contract.encoding import HASH_MASK, hashed_field
 
 log = logging.getLogger("app")
 
@@ -32,7 +32,7 @@ _SMALL = 256  # below this many ids, a dict finds distinct ids faster than np.un
 
 
 def _distinct(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct ids (U,) and, for each of ``ids`` (B, M), the index of its id among them (B, M)."""
+    """Distinct ids (U,) and, for each of ``ids`` (any shape), the index of its id among them."""
     if ids.size >= _SMALL:
         features, inverse = np.unique(ids.reshape(-1), return_inverse=True)
         return features, inverse.reshape(ids.shape)
@@ -48,7 +48,7 @@ class RedisStore:
         self,
         client: RedisClient,
         keys: VersionKeys,
-        slot_oov_rows: np.ndarray,
+        oov_rows: np.ndarray,
         cache: RowCache,
         metrics: Metrics,
         *,
@@ -59,23 +59,22 @@ class RedisStore:
     ) -> None:
         self.client = client
         self.keys = keys
-        self.slot_oov_rows = np.ascontiguousarray(slot_oov_rows, dtype=np.float32)  # (M, K+1)
-        self.width = self.slot_oov_rows.shape[1]
+        self.oov_rows = np.ascontiguousarray(oov_rows, dtype=np.float32)  # (F, K+1): each field's OOV row
+        self.width = self.oov_rows.shape[1]
         self.cache = cache
         self.metrics = metrics
         self.address = address
         self.timeout_ms = timeout_ms
         self.cluster = cluster
         self.offload_ids = offload_ids  # batches this large sort and assemble in a thread (numpy drops the GIL)
-        self._slot_index = np.arange(self.slot_oov_rows.shape[0])  # (M,)
         self._failing = False  # log transitions, not every failed request
         self._publish_cache_size()
 
     async def gather(self, ids: np.ndarray) -> np.ndarray:
-        """Rows (B, M, K+1) for hashed ids (B, M).
+        """Rows (*ids.shape, K+1) for hashed ids of any shape (each id names its field).
 
-        Ids of features Redis holds no row for are set to 0 in ``ids`` (in place), so that
-        ``encoder.oov_fields`` reports them as the vocabulary encoder would have.
+        Ids of features Redis holds no row for become their field's OOV id in ``ids`` (in place),
+        so ``encoder.oov_fields`` reports them as the vocabulary encoder would have.
         """
         offload = ids.size >= self.offload_ids
         if offload:
@@ -87,7 +86,7 @@ class RedisStore:
         slots = self.cache.lookup(features)
         hit = slots >= 0
         rows = np.empty((len(features), self.width), dtype=np.float32)
-        absent = features == HASHED_OOV
+        absent = (features & HASH_MASK) == 0  # a field's OOV id: its row is known without a lookup
         rows[hit] = self.cache.rows(slots[hit])
         absent[hit] = self.cache.absent(slots[hit])
         todo = ~hit & ~absent
@@ -102,23 +101,18 @@ class RedisStore:
             self.cache.put(wanted, fetched, missing)
             self._publish_cache_size()
         if offload:
-            return await asyncio.to_thread(self._assemble, ids, rows, absent, inverse)
-        return self._assemble(ids, rows, absent, inverse)
+            return await asyncio.to_thread(self._assemble, ids, features, rows, absent, inverse)
+        return self._assemble(ids, features, rows, absent, inverse)
 
-    def _assemble(self, ids: np.ndarray, rows: np.ndarray, absent: np.ndarray, inverse: np.ndarray) -> np.ndarray:
-        """Per-slot rows from per-feature rows in one take; absent features get their slot's OOV row and id 0.
-
-        The take reads from ``[OOV row of each slot (M); feature rows (U)]``: slot s of an absent
-        feature points at row s, anything else at M + its feature's index.
-        """
-        m = ids.shape[1]
-        table = np.concatenate([self.slot_oov_rows, rows])  # (M + U, K+1)
-        index = inverse + m  # (B, M)
-        oov = absent[inverse]
-        if oov.any():
-            index = np.where(oov, self._slot_index, index)
-            ids[oov] = HASHED_OOV
-        return table.take(index, axis=0)  # (B, M, K+1)
+    def _assemble(
+        self, ids: np.ndarray, features: np.ndarray, rows: np.ndarray, absent: np.ndarray, inverse: np.ndarray
+    ) -> np.ndarray:
+        """Rows per id from rows per distinct feature; absent features get their field's OOV row and id."""
+        if absent.any():
+            fields = hashed_field(features[absent])
+            rows[absent] = self.oov_rows[fields]
+            ids[...] = np.where(absent, features & ~HASH_MASK, features)[inverse]
+        return rows.take(inverse, axis=0)  # (*ids.shape, K+1)
 
     async def _fetch(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows (n, K+1) of distinct features from Redis, and which of them Redis does not hold."""

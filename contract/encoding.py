@@ -14,11 +14,15 @@ multi-valued field hold the field's OOV id with value 0, which contributes nothi
 Two id spaces
 -------------
 * *vocabulary* ids (training, in-process serving): ``offset + local id`` as above; needs the vocabulary.
-* *hashed* ids (serving from a shared store, e.g. Redis): a feature's id is
-  :func:`feature_hash` ``(field name, canonical value)``, a stable 63-bit hash, and 0 stands for the
-  slot's field's OOV feature. No vocabulary is needed: the store holds a row for every feature of the
-  vocabulary (keyed by the same hash), and a hash the store does not hold is an unseen value, i.e. the
-  field's OOV feature. Both id spaces share every step before the last (canonical values, buckets,
+* *hashed* ids (serving from a shared store, e.g. Redis)::
+
+      hashed id = field index << 56 | feature_hash(field name, canonical value)   (56 bits, never 0)
+      the field's OOV feature = field index << 56                                 (hash part 0)
+
+  No vocabulary is needed: the store holds a row for every feature of the vocabulary (keyed by its
+  hashed id), and an id the store does not hold is an unseen value, i.e. the OOV feature of the field
+  its top byte names. Ids say their field, so a store needs no slot positions (callers may reshape
+  or concatenate ids). Both id spaces share every step before the last (canonical values, buckets,
   slots, values), so a record gets the same rows, hence the same score, in both.
 
 Raw values
@@ -53,25 +57,37 @@ from contract.schema import FieldSpec
 
 OOV = 0
 _MISSING = -1
-HASHED_OOV = 0  # in the hashed id space, every field's OOV feature is id 0 (the slot says which field)
-_HASH_MASK = (1 << 63) - 1
+FIELD_SHIFT = 56  # hashed id = field index << FIELD_SHIFT | value hash
+HASH_MASK = (1 << FIELD_SHIFT) - 1
+MAX_HASHED_FIELDS = 127  # the field index must keep ids positive int64
 _HASH_MEMO = 1 << 14  # canonical values memoised per field when hashing (bounded: not a vocabulary)
 
 
 def feature_hash(field: str, canonical: str) -> int:
-    """The hashed id of feature ``field=canonical``: 63 bits of BLAKE2b, never 0.
+    """The value part of a hashed id: 56 bits of BLAKE2b of ``field=canonical``, never 0.
 
     Stable across processes, machines and Python versions (unlike ``hash()``), because store keys
     are derived from it. The field name is part of the input, so equal values of different fields
     differ. Numeric buckets are hashed as ``#<bucket>`` (1-based, as their local ids).
     """
     digest = hashlib.blake2b(f"{field}\x1f{canonical}".encode(), digest_size=8).digest()
-    return (int.from_bytes(digest, "little") & _HASH_MASK) or 1
+    return (int.from_bytes(digest, "little") & HASH_MASK) or 1
 
 
-def _bucket_hashes(field: str, size: int) -> list[int]:
+def hashed_oov(field_index: int | np.ndarray) -> Any:
+    """Hashed id of a field's OOV feature (works on arrays of field indices)."""
+    return field_index << FIELD_SHIFT
+
+
+def hashed_field(ids: Any) -> Any:
+    """Field index of hashed ids (int or int64 array)."""
+    return ids >> FIELD_SHIFT
+
+
+def _bucket_ids(field: str, index: int, size: int) -> list[int]:
     """Hashed ids of a numeric field's local ids 0 (OOV) .. size-1 (its buckets)."""
-    return [HASHED_OOV] + [feature_hash(field, f"#{k}") for k in range(1, size)]
+    tag = hashed_oov(index)
+    return [tag] + [tag | feature_hash(field, f"#{k}") for k in range(1, size)]
 
 
 class _VocabularyIds(dict[str, int]):
@@ -86,20 +102,21 @@ class _VocabularyIds(dict[str, int]):
 
 
 class _HashedIds(dict[str, int]):
-    """The hashed id space's stand-in for a vocabulary: ``ids[value]`` is :func:`feature_hash`.
+    """The hashed id space's stand-in for a vocabulary: ``ids[value]`` is the value's hashed id.
 
-    Hashes are memoised (a plain dict hit costs what a vocabulary lookup costs); the memo is
-    bounded, emptied when full, so it never grows into a vocabulary.
+    Ids are memoised (a plain dict hit costs what a vocabulary lookup costs); the memo is bounded,
+    emptied when full, so it never grows into a vocabulary.
     """
 
-    def __init__(self, field: str) -> None:
+    def __init__(self, field: str, index: int) -> None:
         super().__init__()
         self.field = field
+        self.tag = hashed_oov(index)
 
     def __missing__(self, value: str) -> int:
         if len(self) >= _HASH_MEMO:
             self.clear()
-        feature = self[value] = feature_hash(self.field, value)
+        feature = self[value] = self.tag | feature_hash(self.field, value)
         return feature
 
 
@@ -129,7 +146,7 @@ class FieldEncoder:
     """Encoding state of one field: its vocabulary (or bucket boundaries) and its id/slot ranges.
 
     ``hashed=True`` builds the field in the hashed id space (module docstring): no vocabulary,
-    ``size`` taken from the saved layout, ids from :func:`feature_hash`, OOV id 0.
+    ``size`` taken from the saved layout, ids tagged with ``index``, the field's position.
     """
 
     def __init__(
@@ -142,8 +159,10 @@ class FieldEncoder:
         *,
         hashed: bool = False,
         size: int | None = None,
+        index: int = 0,
     ) -> None:
         self.spec = spec
+        self.index = index
         self.offset = offset
         self.slot_start = slot_start
         self.hashed = hashed
@@ -160,9 +179,11 @@ class FieldEncoder:
         # canonical value -> feature id, and numeric bucket (local id) -> feature id, in this id space
         self.ids: dict[str, int]  # ids[value]: never raises KeyError (OOV id, or the value's hash)
         if hashed:
-            self.oov_id = HASHED_OOV
-            self.ids = _HashedIds(spec.name)
-            buckets = _bucket_hashes(spec.name, self.size)
+            if not 0 <= index <= MAX_HASHED_FIELDS:
+                raise ValueError(f"hashed ids hold at most {MAX_HASHED_FIELDS + 1} fields")
+            self.oov_id = hashed_oov(index)
+            self.ids = _HashedIds(spec.name, index)
+            buckets = _bucket_ids(spec.name, index, self.size)
         else:
             self.oov_id = offset
             self.ids = _VocabularyIds({value: offset + i + 1 for i, value in enumerate(self.vocabulary)}, offset)
@@ -327,11 +348,12 @@ class FieldEncoder:
                 out[r] = _MISSING if key is None else lookup(key)
         return out
 
-    def feature_hashes(self) -> np.ndarray:
-        """(size,) hashed id of each of this (vocabulary) field's local ids; the OOV feature gets 0."""
+    def feature_hashes(self, index: int) -> np.ndarray:
+        """(size,) hashed id of each local id of this (vocabulary) field, at position ``index``."""
         if self.spec.kind == "numeric":
-            return np.array(_bucket_hashes(self.spec.name, self.size), dtype=np.int64)
-        return np.array([HASHED_OOV] + [feature_hash(self.spec.name, v) for v in self.vocabulary], dtype=np.int64)
+            return np.array(_bucket_ids(self.spec.name, index, self.size), dtype=np.int64)
+        tag = hashed_oov(index)
+        return np.array([tag] + [tag | feature_hash(self.spec.name, v) for v in self.vocabulary], dtype=np.int64)
 
     def label(self, local: int) -> str:
         """Human-readable name of a local feature (for explanations and store keys)."""
@@ -343,6 +365,20 @@ class FieldEncoder:
             hi = "inf" if local == len(b) + 1 else f"{b[local - 1]:g}"
             return f"[{lo},{hi})"
         return self.vocabulary[local - 1]
+
+    def feature_label(self, feature: int) -> str:
+        """Label of one of this field's feature ids, in its id space.
+
+        A hashed categorical id cannot be turned back into its value (there is no vocabulary):
+        it reads ``#<hash>``; name such features from the request's raw values instead.
+        """
+        if not self.hashed:
+            return self.label(feature - self.offset)
+        if feature == self.oov_id:
+            return "<oov>"
+        if self.spec.kind == "numeric" and feature in self.bucket_ids:
+            return self.label(int(np.flatnonzero(self.bucket_ids == feature)[0]))
+        return f"#{feature & HASH_MASK:014x}"
 
     def to_layout(self) -> dict[str, Any]:
         layout = self.spec.to_dict()
@@ -534,16 +570,16 @@ class FeatureEncoder:
 
     # -- introspection ---------------------------------------------------------------------------
     def field_of(self, global_ids: np.ndarray) -> np.ndarray:
-        """Index (into ``fields``) of the field each global id belongs to (vocabulary id space only)."""
+        """Index (into ``fields``) of the field each id belongs to."""
         if self.hashed:
-            raise ValueError("hashed ids do not say their field; use slot_fields[slot] instead")
+            return hashed_field(np.asarray(global_ids))
         starts = np.array([f.offset for f in self.fields])
         return np.searchsorted(starts, global_ids, side="right") - 1
 
     def feature_name(self, global_id: int) -> str:
-        """``field=value`` for a global id, e.g. ``genres=Comedy`` or ``age=<oov>``."""
+        """``field=value`` for a feature id, e.g. ``genres=Comedy`` or ``age=<oov>`` (see ``feature_label``)."""
         field = self.fields[int(self.field_of(np.array([global_id]))[0])]
-        return f"{field.spec.name}={field.label(global_id - field.offset)}"
+        return f"{field.spec.name}={field.feature_label(int(global_id))}"
 
     def to_layout(self) -> dict[str, Any]:
         """JSON-able description of the layout (everything but the vocabularies)."""
@@ -557,14 +593,16 @@ class FeatureEncoder:
         return {f.spec.name: f.vocabulary for f in self.fields if f.spec.kind != "numeric"}
 
     def feature_hashes(self) -> np.ndarray:
-        """(num_features,) hashed id of every global id (0 for each field's OOV feature).
+        """(num_features,) hashed id of every global id (``hashed_oov(field)`` for OOV features).
 
         The bridge between the two id spaces: a store keyed by hashed ids holds row ``g`` of the
         table under ``feature_hashes()[g]``.
         """
         if self.hashed:
             raise ValueError("this encoder is already hashed: it has no vocabulary to hash")
-        return np.concatenate([f.feature_hashes() for f in self.fields]) if self.fields else np.empty(0, np.int64)
+        if not self.fields:
+            return np.empty(0, np.int64)
+        return np.concatenate([f.feature_hashes(j) for j, f in enumerate(self.fields)])
 
     def to_hashed(self) -> FeatureEncoder:
         """The same fields, slots and buckets in the hashed id space (without the vocabularies)."""
@@ -577,7 +615,7 @@ class FeatureEncoder:
         ``vocabularies=None`` builds it in the hashed id space, which needs only the layout.
         """
         fields = []
-        for entry in layout["fields"]:
+        for index, entry in enumerate(layout["fields"]):
             spec_keys = FieldSpec.__dataclass_fields__.keys()
             spec_args = {k: entry[k] for k in spec_keys if k in entry}
             if spec_args.get("boundaries") is not None:
@@ -591,6 +629,7 @@ class FeatureEncoder:
                 entry.get("fitted_boundaries", ()),
                 hashed=vocabularies is None,
                 size=entry["size"],
+                index=index,
             )
             if field.size != entry["size"]:
                 raise ValueError(f"field {spec.name}: vocabulary has {field.size} ids, layout says {entry['size']}")

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from app.settings import Settings
-from load_tests.driver import closed_loop
+from load_tests.loadgen import closed_loop
 from load_tests.server import ROOT, ServerProcess
 
 SERVER_CPU, DRIVER_CPU = 0, 1
@@ -82,9 +82,9 @@ def delete_model(redis_url: str, model: str) -> None:
 
 def run(server: ServerProcess, bodies: list[bytes], concurrency: int) -> dict[str, Any]:
     """One closed-loop pass, with the server's cache and Redis counters over exactly that pass."""
-    before = server.metrics()
+    before, cpu_before = server.metrics(), server.cpu_seconds()
     result = asyncio.run(closed_loop("127.0.0.1", server.port, "/v1/score", bodies, concurrency=concurrency))
-    after = server.metrics()
+    after, cpu_after = server.metrics(), server.cpu_seconds()
 
     def delta(name: str) -> float:
         return after.get(name, 0.0) - before.get(name, 0.0)
@@ -92,6 +92,7 @@ def run(server: ServerProcess, bodies: list[bytes], concurrency: int) -> dict[st
     hits, misses = delta("ctr_store_cache_hits_total"), delta("ctr_store_cache_misses_total")
     out = result.to_dict()
     out["rows_per_second"] = out["requests_per_second"] * (len(orjson.loads(bodies[0])["records"]))
+    out["server_cpu_ms_per_request"] = 1e3 * (cpu_after - cpu_before) / len(bodies)
     if hits + misses:
         out["cache_hit_ratio"] = hits / (hits + misses)
         trips = delta("ctr_redis_roundtrip_duration_seconds_count")
@@ -204,8 +205,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['redis_memory']['bytes_per_feature_including_metadata']:.0f} B per feature including metadata "
         f"(MEMORY USAGE of one row key: {report['redis_memory']['memory_usage_per_feature_key_bytes_mean']:.0f} B).",
         "",
-        "| batch | conns | store | cache | req/s | rows/s | p50 ms | p99 ms | non-200 | cache hits | Redis trips |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| batch | conns | store | cache | req/s | rows/s | p50 ms | p99 ms | server CPU ms/req | non-200 | cache hits "
+        "| Redis trips |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         hit = f"{r['cache_hit_ratio']:.1%}" if "cache_hit_ratio" in r else "-"
@@ -213,7 +215,8 @@ def markdown(report: dict[str, Any]) -> str:
         failed = r["requests"] - r["statuses"].get("200", 0)
         lines.append(f"| {r['batch']} | {r['concurrency']} | {r['store']} | {r['cache']} | "
                      f"{r['requests_per_second']:,.0f} | {r['rows_per_second']:,.0f} | {r['latency_ms']['p50']:.2f} | "
-                     f"{r['latency_ms']['p99']:.2f} | {failed} | {hit} | {trips} |")  # fmt: skip
+                     f"{r['latency_ms']['p99']:.2f} | {r['server_cpu_ms_per_request']:.2f} | {failed} | {hit} | "
+                     f"{trips} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -243,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             "note": "other engineers' jobs ran on the same 2 cores during the run; compare rows of one run, "
             "not absolute figures across runs",
         },
-        "driver": "load_tests/driver.py closed loop (raw asyncio HTTP/1.1, keep-alive), one pass per row",
+        "driver": "load_tests/loadgen.py closed loop (raw asyncio HTTP/1.1, keep-alive), one pass per row",
         "server": "uvicorn app.main:create_app (uvloop, httptools, 1 worker), CTR_LOG_LEVEL=warning",
         "redis": args.redis_url.split("@")[-1],
         "redis_timeout_ms": args.timeout_ms or Settings.model_fields["redis_timeout_ms"].default,

@@ -10,7 +10,7 @@ from app.publish import Published, PublishError
 from app.redis_keys import ModelKeys, pack_rows
 from cli import main
 from contract.artifact import load_artifact
-from contract.encoding import HASHED_OOV, feature_hash
+from contract.encoding import HASH_MASK, feature_hash
 from tests.app.redis_helpers import (
     SHARED_URL,
     another_version,
@@ -34,7 +34,7 @@ def shared():
 def expected_keys(model: str, artifact, shards: int) -> set[bytes]:
     keys = ModelKeys(model).version(artifact.version, shards)
     features = artifact.encoder.feature_hashes()
-    rows = {keys.feature(int(h)) for h in features if h != HASHED_OOV}
+    rows = {keys.feature(int(h)) for h in features if h & HASH_MASK}
     meta = {keys.manifest, keys.onnx, keys.oov, *keys.counts}
     return rows | meta | {f"ctr:{model}:active".encode(), f"ctr:{model}:versions".encode()}
 
@@ -47,13 +47,13 @@ def test_every_row_is_written_under_its_exact_key(shared, redis_model, artifact_
     assert set(model_keys_in(shared, redis_model)) == expected_keys(redis_model, artifact, 8)
     # the key of one raw value, spelled out
     user = next(f for f in artifact.encoder.fields if f.spec.name == "user")
-    h = feature_hash("user", user.vocabulary[0])
+    h = feature_hash("user", user.vocabulary[0])  # user is field 0: its ids are the bare hashes
     key = f"ctr:{{{redis_model}:{version}:{h % 8}}}:e:{h:016x}".encode()
     assert shared.get(key) == pack_rows(artifact.table[user.offset + 1])
     # every row, byte for byte
     hashes = artifact.encoder.feature_hashes()
     keys = ModelKeys(redis_model).version(version, 8)
-    known = np.flatnonzero(hashes != HASHED_OOV)
+    known = np.flatnonzero(hashes & HASH_MASK)
     assert shared.mget(keys.features(hashes[known])) == [pack_rows(artifact.table[g]) for g in known]
     assert shared.get(keys.oov) == pack_rows(artifact.table[[f.offset for f in artifact.encoder.fields]])
     assert shared.get(keys.onnx) == artifact.onnx_path.read_bytes()

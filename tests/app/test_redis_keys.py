@@ -26,15 +26,17 @@ def test_version_keys():
 
 
 def test_feature_key_of_a_raw_value():
-    # user_id=196 -> feature_hash 0x641f3e6391c5f65e -> shard 0x...5e % 32 = 30
-    feature = feature_hash("user_id", "196")
+    # item_id is field 5 of datasets/ml100k.toml: id = 5 << 56 | feature_hash("item_id", "242"); shard = id % 32
+    feature = (5 << 56) | feature_hash("item_id", "242")
+    assert feature == 0x05F35E5AB8352E9A
     keys = VersionKeys("ml100k", VERSION, 32)
-    assert keys.feature(feature) == b"ctr:{ml100k:20261129T120501Z-3fa2b1:30}:e:641f3e6391c5f65e"
-    assert keys.features(np.array([feature, 1])) == [
-        b"ctr:{ml100k:20261129T120501Z-3fa2b1:30}:e:641f3e6391c5f65e",
-        b"ctr:{ml100k:20261129T120501Z-3fa2b1:1}:e:0000000000000001",  # ids are zero-padded to 16 digits
+    assert keys.feature(feature) == b"ctr:{ml100k:20261129T120501Z-3fa2b1:26}:e:05f35e5ab8352e9a"
+    user = feature_hash("user_id", "196")  # field 0: the id is the bare hash, zero-padded to 16 digits
+    assert keys.features(np.array([user, 1])) == [
+        b"ctr:{ml100k:20261129T120501Z-3fa2b1:30}:e:001f3e6391c5f65e",
+        b"ctr:{ml100k:20261129T120501Z-3fa2b1:1}:e:0000000000000001",
     ]
-    assert keys.shard_of(np.array([feature, 1, 64])).tolist() == [30, 1, 0]
+    assert keys.shard_of(np.array([feature, 1, 64])).tolist() == [26, 1, 0]
 
 
 def test_rows_are_little_endian_float32():

@@ -31,31 +31,34 @@ class FakeRedis:
         return [self.data.get(k) for k in keys]
 
 
+F1 = 1 << 56  # field 1's OOV id; field 0's is 0
+
+
 def store_with(rows: dict[int, np.ndarray], keys: VersionKeys, present_shards=None) -> tuple[RedisStore, FakeRedis]:
     data = {keys.feature(f): pack_rows(r[None]) for f, r in rows.items()}
     for s in range(keys.shards) if present_shards is None else present_shards:
         data[keys.counts[s]] = b"1"
     client = FakeRedis(data)
-    oov = np.array([[-1.0, -1.0], [-2.0, -2.0]], np.float32)  # slot 0 / slot 1 OOV rows
+    oov = np.array([[-1.0, -1.0], [-2.0, -2.0]], np.float32)  # field 0 / field 1 OOV rows
     store = RedisStore(client, keys, oov, RowCache(16, 2), Metrics(), address="fake:1", timeout_ms=100, cluster=False)
     return store, client
 
 
-def test_gather_fills_absent_features_with_their_slot_oov_row_and_zeroes_their_id():
+def test_gather_gives_absent_features_their_field_oov_row_and_id():
     keys = VersionKeys("m", "v", 4)
-    store, client = store_with({11: np.array([1, 1], np.float32), 22: np.array([2, 2], np.float32)}, keys)
-    ids = np.array([[11, 22], [99, 0], [22, 11]])
+    store, client = store_with({11: np.array([1, 1], np.float32), F1 | 22: np.array([2, 2], np.float32)}, keys)
+    ids = np.array([[11, F1 | 22], [99, F1 | 99], [0, F1]])
     rows = asyncio.run(store.gather(ids))
-    np.testing.assert_array_equal(rows[:, :, 0], [[1, 2], [-1, -2], [2, 1]])
-    np.testing.assert_array_equal(ids, [[11, 22], [0, 0], [22, 11]])
-    again = np.array([[99, 11]])
-    np.testing.assert_array_equal(asyncio.run(store.gather(again))[:, :, 0], [[-1, 1]])
-    assert client.calls == 1  # 99 was remembered as absent
+    np.testing.assert_array_equal(rows[:, :, 0], [[1, 2], [-1, -2], [-1, -2]])
+    np.testing.assert_array_equal(ids, [[11, F1 | 22], [0, F1], [0, F1]])
+    flat = np.array([F1 | 99, 11, 99])  # any shape: the ids name their fields, not their positions
+    np.testing.assert_array_equal(asyncio.run(store.gather(flat))[:, 0], [-2, 1, -1])
+    assert client.calls == 1  # 99s were remembered as absent
 
 
 def test_a_vanished_shard_is_an_error_not_oov_rows():
     keys = VersionKeys("m", "v", 4)
     store, _ = store_with({11: np.array([1, 1], np.float32)}, keys, present_shards=[])
     with pytest.raises(StoreUnavailable, match="no longer complete"):
-        asyncio.run(store.gather(np.array([[11, 0]])))
+        asyncio.run(store.gather(np.array([[11, F1]])))
     assert store.cache.entries == 0  # nothing learnt from a broken answer

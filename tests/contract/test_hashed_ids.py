@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract.encoding import HASHED_OOV, FeatureEncoder, feature_hash
+from contract.encoding import HASH_MASK, EncodedBatch, FeatureEncoder, feature_hash, hashed_field, hashed_oov
 from tests.contract.test_encoding import SCHEMA, TRAIN
 
 
@@ -20,21 +20,24 @@ def hashed(encoder):
 
 
 def resolve(batch_ids: np.ndarray, encoder: FeatureEncoder) -> np.ndarray:
-    """What a hash-keyed store does: known hashes -> that feature's global id, else the slot field's OOV id."""
-    by_hash = {int(h): g for g, h in enumerate(encoder.feature_hashes()) if h != HASHED_OOV}
-    oov_of_slot = np.array([encoder.fields[j].offset for j in encoder.slot_fields])
+    """What a hash-keyed store does: a known id -> its feature's global id, else its field's OOV id.
+
+    Only the ids themselves are used (not their slots): hashed ids name their field.
+    """
+    by_hash = {int(h): g for g, h in enumerate(encoder.feature_hashes())}
     out = np.empty_like(batch_ids)
-    for (r, s), h in np.ndenumerate(batch_ids):
-        out[r, s] = by_hash.get(int(h), oov_of_slot[s])
+    for where, h in np.ndenumerate(batch_ids):
+        out[where] = by_hash.get(int(h), encoder.fields[int(hashed_field(h))].offset)
     return out
 
 
 def test_feature_hash_is_pinned():
     # Store keys are derived from these numbers: a change here orphans every published version.
-    assert feature_hash("user", "196") == 0x30584361A37A64E4
-    assert feature_hash("price", "#2") == 8868240504410448399
-    assert feature_hash("genres", "Sci-Fi") == 346508172146307217
+    assert feature_hash("user", "196") == 0x584361A37A64E4
+    assert feature_hash("price", "#2") == 5156437745312271
+    assert feature_hash("genres", "Sci-Fi") == 58277795994595473
     assert feature_hash("a", "b") != feature_hash("b", "a")
+    assert 0 < feature_hash("x", "y") <= HASH_MASK
 
 
 def test_hashed_encoder_holds_no_vocabulary(encoder, hashed):
@@ -47,12 +50,14 @@ def test_hashed_encoder_holds_no_vocabulary(encoder, hashed):
         hashed.feature_hashes()
 
 
-def test_feature_hashes_cover_every_feature_once(encoder):
+def test_feature_hashes_cover_every_feature_once_and_name_its_field(encoder):
     hashes = encoder.feature_hashes()
     assert hashes.shape == (encoder.num_features,)
-    assert (hashes[[f.offset for f in encoder.fields]] == HASHED_OOV).all()
-    nonzero = hashes[hashes != HASHED_OOV]
-    assert len(np.unique(nonzero)) == len(nonzero) == encoder.num_features - len(encoder.fields)
+    assert len(np.unique(hashes)) == encoder.num_features
+    for j, f in enumerate(encoder.fields):
+        own = hashes[f.offset : f.offset + f.size]
+        assert own[0] == hashed_oov(j) and (own[1:] & HASH_MASK != 0).all()
+        assert (hashed_field(own) == j).all()
 
 
 RECORDS = [
@@ -68,16 +73,18 @@ def test_hashed_and_vocabulary_encodings_land_on_the_same_features(encoder, hash
     by_hash = hashed.encode_records(RECORDS)
     np.testing.assert_array_equal(by_hash.values, by_vocab.values)
     np.testing.assert_array_equal(resolve(by_hash.ids, encoder), by_vocab.ids)
-    # missing values and padding are the OOV id 0 already; unseen values carry a hash nobody published
-    assert by_hash.ids[3, 1:].tolist() == [HASHED_OOV] * (hashed.num_slots - 1)
+    # missing values and padding are their field's OOV id already; unseen values carry an id nobody published
+    assert by_hash.ids[3, 1:].tolist() == [hashed_oov(j) for j in range(1, len(hashed.fields)) for _ in
+                                           range(hashed.fields[j].spec.slots)]  # fmt: skip
     unseen = by_hash.ids[2, 0]
-    assert unseen != HASHED_OOV and unseen not in set(encoder.feature_hashes().tolist())
+    assert unseen & HASH_MASK and unseen not in set(encoder.feature_hashes().tolist())
+    assert hashed_field(unseen) == 0  # still names its field: user
 
 
 def test_numeric_buckets_hash_by_bucket_index(encoder, hashed):
     price = next(f for f in hashed.fields if f.spec.name == "price")
     ids = hashed.encode_records([{"user": 1, "price": p} for p in (5, 50, 500)]).ids[:, price.slot_start]
-    assert ids.tolist() == [feature_hash("price", f"#{k}") for k in (1, 2, 3)]
+    assert ids.tolist() == [hashed_oov(price.index) | feature_hash("price", f"#{k}") for k in (1, 2, 3)]
 
 
 @settings(max_examples=60, deadline=None)
@@ -107,18 +114,26 @@ def test_oov_fields_need_the_store_to_resolve_unseen_hashes(encoder, hashed):
     by_hash = hashed.encode_records(RECORDS[2:3])
     assert hashed.oov_fields(by_hash) == [[]]  # unseen but not yet looked up
     resolved = by_hash.ids.copy()
-    known = set(encoder.feature_hashes().tolist())
-    resolved[~np.isin(resolved, list(known))] = HASHED_OOV
-    from contract.encoding import EncodedBatch
-
+    unknown = ~np.isin(resolved, encoder.feature_hashes())
+    resolved[unknown] = hashed_oov(hashed_field(resolved[unknown]))
     assert hashed.oov_fields(EncodedBatch(resolved, by_hash.values)) == encoder.oov_fields(
         encoder.encode_records(RECORDS[2:3])
     )
 
 
-def test_hashed_ids_cannot_be_named(hashed):
-    with pytest.raises(ValueError, match="slot_fields"):
-        hashed.feature_name(12345)
+def test_hashed_ids_are_named_as_far_as_they_can_be(encoder, hashed):
+    price = next(f for f in hashed.fields if f.spec.name == "price")
+    assert hashed.feature_name(hashed_oov(price.index)) == "price=<oov>"
+    assert hashed.feature_name(int(price.bucket_ids[2])) == "price=[10,100)"  # buckets come from the layout
+    h = feature_hash("user", "2")
+    assert hashed.feature_name(h) == f"user=#{h:014x}"  # the value itself is not recoverable
+    assert encoder.feature_name(encoder.fields[0].offset + 1) == "user=2"
+
+
+def test_ids_keep_their_field_whatever_their_position(hashed):
+    ids = hashed.encode_records(RECORDS).ids
+    for j, f in enumerate(hashed.fields):
+        assert (hashed_field(ids[:, f.slot_start : f.slot_start + f.spec.slots]) == j).all()
 
 
 def test_hash_memo_stays_bounded(hashed):
