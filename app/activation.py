@@ -64,7 +64,7 @@ async def read_version(
     counts, probes = replies[: keys.shards], replies[keys.shards :]
     if onnx is None or oov is None or any(v is None for v in replies):
         raise VersionRefused(version, "incomplete", "model.onnx, OOV rows, shard counts or sampled rows are missing")
-    if sum(int(c) for c in counts) != manifest["features"]:
+    if sum(int(c) if c.isdigit() else -1 for c in counts) != int(manifest["features"]):
         raise VersionRefused(version, "corrupt", "its shard row counts do not add up to the manifest's")
     _check_sha(version, "model.onnx", onnx, manifest["sha256"]["onnx"])
     _check_sha(version, "OOV rows", oov, manifest["sha256"]["oov"])
@@ -101,15 +101,24 @@ async def read_version(
 
 
 def _parse_manifest(version: str, raw: bytes) -> dict[str, Any]:
+    """The manifest, with the types every later step relies on checked (else: refused as corrupt)."""
     try:
         manifest = json.loads(raw)
+        if not isinstance(manifest, dict):
+            raise ValueError("not a JSON object")
         if manifest.get("format") != FORMAT:
             raise VersionRefused(version, "incompatible", f"manifest format {manifest.get('format')!r} != {FORMAT}")
-        missing = [key for key in ("shards", "width", "features", "sha256", "probe", "artifact") if key not in manifest]
-        if missing:
-            raise KeyError(", ".join(missing))
-    except (ValueError, KeyError, AttributeError) as exc:
-        raise VersionRefused(version, "corrupt", f"unreadable manifest: {exc}") from exc
+        if int(manifest["shards"]) < 1 or int(manifest["width"]) < 2 or int(manifest["features"]) < 0:
+            raise ValueError("shards, width or features out of range")
+        for feature in manifest["probe"]["features"]:
+            int(feature, 16)
+        for digest in (manifest["probe"]["sha256"], manifest["sha256"]["onnx"], manifest["sha256"]["oov"]):
+            if not isinstance(digest, str):
+                raise ValueError("sha256 values must be strings")
+        if not isinstance(manifest["artifact"], dict):
+            raise ValueError("artifact must be an object")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise VersionRefused(version, "corrupt", f"unreadable manifest: {exc!r}") from exc
     return manifest
 
 
@@ -196,10 +205,13 @@ class RedisActivation:
             self.state.not_ready_reason = f"the active version of {self.keys.model!r} is unusable: {exc}"
 
     def _not_serving(self, reason: str, exc: BaseException | None = None) -> None:
+        """Redis cannot tell which version to serve: keep what is served, or stay not ready."""
         if self._reported != ("", reason):
             self._reported = ("", reason)
             cause = f" ({type(exc.__cause__).__name__})" if exc is not None and exc.__cause__ is not None else ""
-            log.warning("%s%s; retrying every %g s", reason, cause, self.settings.redis_poll_seconds)
+            current = self.state.model.version if self.state.model is not None else None
+            keeping = f"keeping version {current}" if current else "not ready"
+            log.warning("%s%s; %s, retrying every %g s", reason, cause, keeping, self.settings.redis_poll_seconds)
         if self.state.model is None:
             self.state.not_ready_reason = f"{reason}; retrying every {self.settings.redis_poll_seconds:g} s"
 
