@@ -4,7 +4,17 @@ import numpy as np
 import pytest
 
 from tests.app.conftest import post
-from tests.app.redis_helpers import SHARED_URL, delete_model, metric, probabilities, publish_to, unique_model
+from tests.app.redis_helpers import (
+    SHARED_URL,
+    another_version,
+    delete_model,
+    metric,
+    probabilities,
+    publish_to,
+    sync_client,
+    unique_model,
+    wait_for,
+)
 
 pytestmark = pytest.mark.redis
 
@@ -86,5 +96,30 @@ def test_cluster_scores_equal_the_in_process_store(client, make_redis_client, re
         np.testing.assert_array_equal(probabilities(post(served, {"records": records})), expected)
         np.testing.assert_array_equal(probabilities(post(served, {"records": records})), expected)
         assert metric(served, "ctr_redis_roundtrip_duration_seconds_count") == 1  # one pipelined round trip
+    finally:
+        delete_model(redis_cluster.url, model, cluster=True)
+
+
+def test_cluster_replicas_hear_activations(make_redis_client, redis_cluster, artifact_path, tmp_path, sample_records):
+    model = unique_model()
+    channel = f"ctr:{model}:activations"
+
+    def subscribers() -> int:  # a cluster node counts only its own subscribers
+        clients = [sync_client(node.url) for node in redis_cluster.nodes]
+        try:
+            return sum(c.pubsub_numsub(channel)[0][1] for c in clients)
+        finally:
+            for c in clients:
+                c.close()
+
+    try:
+        publish_to(redis_cluster.url, artifact_path, model, cluster=True)
+        served = make_redis_client(redis_cluster.url, model, redis_cluster=True, redis_poll_seconds=60.0)
+        assert probabilities(post(served, {"records": sample_records})).size == len(sample_records)
+        wait_for(lambda: subscribers() == 1)
+        second = another_version(artifact_path, tmp_path, 0.5)
+        publish_to(redis_cluster.url, second, model, cluster=True)
+        # a minute between polls: only the pub/sub message can bring the new version in time
+        wait_for(lambda: served.get("/readyz").json().get("model_version") == second.name, timeout=10)
     finally:
         delete_model(redis_cluster.url, model, cluster=True)
