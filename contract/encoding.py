@@ -333,6 +333,13 @@ class FieldEncoder:
         local[np.isnan(numbers)] = _MISSING
         return local
 
+    def local_ids(self, column: Sequence[Any]) -> np.ndarray:
+        """Local ids (0 = OOV) of a categorical or numeric column of a vocabulary field; missing -> ``_MISSING``."""
+        if self.hashed:
+            raise ValueError(f"field {self.spec.name} is hashed: it has no local ids")
+        ids = self.feature_ids(column)
+        return np.where(ids == _MISSING, _MISSING, ids - self.offset)
+
     def feature_ids(self, column: Sequence[Any]) -> np.ndarray:
         """Feature ids of a categorical or numeric column in this field's id space; missing -> ``_MISSING``."""
         if self.spec.kind == "numeric":
@@ -542,7 +549,7 @@ class FeatureEncoder:
             values[r, s : s + n] = 1.0 / n if mean else 1.0
 
     def _fill_weighted(self, field: FieldEncoder, column: Sequence[Any], ids: np.ndarray, values: np.ndarray) -> None:
-        spec, s, get, oov = field.spec, field.slot_start, field.ids.get, field.oov_id
+        spec, s, lookup = field.spec, field.slot_start, field.ids.__getitem__
         for r, raw in enumerate(column):
             weighted = field.weighted_items(raw, r)
             if weighted is None:
@@ -552,7 +559,7 @@ class FeatureEncoder:
                 continue
             keys, weights = weighted
             n = len(keys)
-            ids[r, s : s + n] = [get(key, oov) for key in keys]
+            ids[r, s : s + n] = [lookup(key) for key in keys]
             values[r, s : s + n] = weights
 
     def oov_fields(self, batch: EncodedBatch) -> list[list[str]]:

@@ -143,3 +143,26 @@ def test_hash_memo_stays_bounded(hashed):
     ids = user.feature_ids([str(i) for i in range(_HASH_MEMO + 100)])
     assert len(user.ids) <= _HASH_MEMO
     assert ids[-1] == feature_hash("user", str(_HASH_MEMO + 99))
+
+
+def test_fields_with_given_weights_agree_between_id_spaces():
+    from contract.schema import parse_schema
+
+    schema = parse_schema({"name": "w", "label": {"column": "y"}, "fields": [
+        {"name": "u", "required": True},
+        {"name": "kw", "kind": "multi_categorical", "weighting": "given", "separator": "|", "max_length": 3},
+    ]})  # fmt: skip
+    vocab = FeatureEncoder.fit(schema.fields, [{"u": ["a", "b"], "kw": ["x:1|y:2", "y:0.5"]}])
+    hashed = vocab.to_hashed()
+    records = [{"u": "a", "kw": {"x": 0.25, "new": 3.0}}, {"u": "zzz", "kw": "y:2|x:1"}, {"u": "b"}]
+    by_vocab, by_hash = vocab.encode_records(records), hashed.encode_records(records)
+    np.testing.assert_array_equal(by_hash.values, by_vocab.values)
+    np.testing.assert_array_equal(resolve(by_hash.ids, vocab), by_vocab.ids)
+    assert by_hash.ids[0, 1] == hashed_oov(1) | feature_hash("kw", "x")  # a known value keeps its own id
+
+
+def test_vocabulary_fields_still_give_local_ids(encoder, hashed):
+    user = encoder.fields[0]
+    assert user.local_ids(["2", "999", None]).tolist() == [1, 0, -1]
+    with pytest.raises(ValueError, match="no local ids"):
+        hashed.fields[0].local_ids(["2"])
