@@ -1,17 +1,24 @@
-"""Per-epoch training data: the original rows, optionally augmented (MixFM, SMFM, CopyFM).
+"""Per-epoch training data: the original rows, optionally augmented (CopyFM, MixFM, SMFM).
 
 Augmentations are pure functions of the training tensors, the current model and a generator; the
-training loop calls :func:`epoch_data` once per epoch and slices mini-batches from what it returns.
+training loop calls :func:`epoch_data` once per epoch and slices shuffled mini-batches from what it
+returns. Everything is vectorised over rows; the only loop is over fixed-size chunks of candidates.
+
+What each function restates from the authors' code (``Daftstone/SMFM``) is in docs/smfm.md;
+``paper-spec §n`` below refers to the items of /work/shared/paper-spec.md.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from training.config import TrainConfig
+from training.config import SALIENCY_MODES, TrainConfig
 from training.model import FactorizationMachine
+
+SALIENCY_CHUNK = 65_536  # candidate rows scored at once: bounds the gathered (chunk, 2M, K+1) block
 
 
 @dataclass(frozen=True)
@@ -25,9 +32,206 @@ class Tensors:
     def __len__(self) -> int:
         return int(self.ids.shape[0])
 
+    def take(self, index: torch.Tensor) -> Tensors:
+        """The rows at ``index`` (a permutation, a subset or repeats)."""
+        return Tensors(self.ids[index], self.values[index], self.labels[index])
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Which rows a batch of mixes combines: first parents, second parents, and λ of each, all (n,)."""
+
+    first: torch.Tensor  # int64; the dominant parent
+    second: torch.Tensor  # int64
+    lam: torch.Tensor  # float32 in [0.5, 1]
+
+    def __len__(self) -> int:
+        return int(self.first.shape[0])
+
+
+def folded_beta(n: int, alpha: float, generator: torch.Generator) -> torch.Tensor:
+    """λ ~ Beta(α, α) folded into [0.5, 1] (λ ← |λ − 0.5| + 0.5), shape (n,): the first parent dominates.
+
+    torch's Beta sampler takes no generator, so a numpy generator is seeded from ``generator``:
+    the result is still a deterministic function of the torch generator's state.
+    """
+    rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=generator)))
+    lam = rng.beta(alpha, alpha, size=n)
+    return torch.from_numpy(np.abs(lam - 0.5) + 0.5).float()
+
+
+def first_parents(n: int, ratio: float, generator: torch.Generator) -> torch.Tensor:
+    """``round(ratio·n)`` distinct-as-possible rows: a random permutation, cut (or repeated when ratio > 1)."""
+    count = max(1, int(n * ratio))
+    rounds = -(-count // n)  # ceil: ratio > 1 concatenates fresh permutations
+    return torch.cat([torch.randperm(n, generator=generator) for _ in range(rounds)])[:count]
+
+
+def draw_pairs(n: int, ratio: float, alpha: float, generator: torch.Generator) -> Pairs:
+    """MixFM's parents (``MixFM.py: mix_all``): first = permutation[:ratio·n]; second = uniform, with
+    replacement, from the same subset, independent of the first; λ per mix from the folded Beta(α, α)."""
+    first = first_parents(n, ratio, generator)
+    second = first[torch.randint(0, len(first), (len(first),), generator=generator)]
+    return Pairs(first, second, folded_beta(len(first), alpha, generator))
+
+
+def mix_pairs(data: Tensors, pairs: Pairs, merge: bool = True) -> Tensors:
+    """Mixed rows x̃ = λ·x_i + (1−λ)·x_j, ỹ = λ·y_i + (1−λ)·y_j, as (n, 2M) slots.
+
+    ids = concat(ids_i, ids_j); values = concat(λ·x_i, (1−λ)·x_j). With ``merge`` (the default), a
+    feature active in both parents keeps one slot (the first parent's) holding λ·a + (1−λ)·b, and its
+    second-parent slot gets value 0: the rows are then exactly the real vector x̃, with no extra
+    self-interaction λ(1−λ)‖v_f‖² that the two-slot form of the authors' code adds (paper-spec §MixFM 6).
+    """
+    lam = pairs.lam.unsqueeze(1)  # (n, 1)
+    ids_i, ids_j = data.ids[pairs.first], data.ids[pairs.second]  # (n, M) each
+    x_i = data.values[pairs.first] * lam  # (n, M)
+    x_j = data.values[pairs.second] * (1 - lam)  # (n, M)
+    if merge:
+        x_i, x_j = _merge_shared(ids_i, x_i, ids_j, x_j)
+    labels = lam.squeeze(1) * data.labels[pairs.first] + (1 - lam.squeeze(1)) * data.labels[pairs.second]
+    return Tensors(torch.cat([ids_i, ids_j], dim=1), torch.cat([x_i, x_j], dim=1), labels)
+
+
+def mix(data: Tensors, ratio: float, alpha: float, generator: torch.Generator, merge: bool = True) -> Tensors:
+    """MixFM: ``ratio·N`` random mixes of the training rows (see :func:`draw_pairs`, :func:`mix_pairs`)."""
+    return mix_pairs(data, draw_pairs(len(data), ratio, alpha, generator), merge)
+
+
+def copy_rows(data: Tensors, ratio: float, generator: torch.Generator) -> Tensors:
+    """CopyFM (``CopyFM.py: mix_all``): the N rows plus ``ratio·N`` copies drawn uniformly with replacement.
+
+    The control for "more updates per epoch" without mixing; rows keep their M slots.
+    """
+    extra = torch.randint(0, len(data), (max(1, int(len(data) * ratio)),), generator=generator)
+    return concat(data, data.take(extra))
+
+
+def pad_slots(data: Tensors) -> Tensors:
+    """Original rows widened to 2M slots so they batch with mixed rows: (ids, ids) and (values, 0).
+
+    The padding repeats each row's own ids with value 0: they add nothing to the logit, get zero
+    gradient, and touch no table row the sample does not already touch (which matters for SparseAdam,
+    whose momentum would move any row present in a sparse gradient).
+    """
+    values = torch.cat([data.values, torch.zeros_like(data.values)], dim=1)  # (N, 2M)
+    return Tensors(torch.cat([data.ids, data.ids], dim=1), values, data.labels)
+
+
+def concat(*parts: Tensors) -> Tensors:
+    """Rows of all parts, in order (parts must have the same number of slots)."""
+    return Tensors(
+        torch.cat([p.ids for p in parts]), torch.cat([p.values for p in parts]), torch.cat([p.labels for p in parts])
+    )
+
+
+def saliency(model: FactorizationMachine, rows: Tensors, mode: str = "signed") -> torch.Tensor:
+    """Per-row saliency (n,) of the loss gradient with respect to the input values, in closed form.
+
+    For slot t with id f, value x_t, and S = Σ_u x_u·V[id_u] (the code's ``tf.gradients(loss,
+    feature_weights)``, per sample instead of averaged over a 200k-row chunk, paper-spec §SMFM 2):
+
+        g_t = ∂ℓ/∂x_t = (σ(logit) − ỹ) · (w[f] + ⟨V[f], S − x_t·V[f]⟩)
+
+    Summed over active slots (x_t ≠ 0): ``signed`` Σ g_t (the code's ``SMFM.py: evaluate_data1``),
+    ``grad_input`` Σ x_t·g_t (the NFM variant, ``SMNeuralFM.py``), ``abs`` Σ |g_t|.
+    """
+    if mode not in SALIENCY_MODES:
+        raise ValueError(f"unknown saliency mode {mode!r}; expected one of {SALIENCY_MODES}")
+    with torch.no_grad():
+        weight = model.table.weight
+        w = weight[:, 0][rows.ids]  # (n, S)
+        v = torch.nn.functional.embedding(rows.ids, weight[:, 1:].contiguous())  # (n, S, K), contiguous for bmm
+        x = rows.values  # (n, S)
+        vv = torch.einsum("nsk,nsk->ns", v, v)  # (n, S): ‖V_t‖²
+        summed = torch.bmm(x.unsqueeze(1), v).squeeze(1)  # (n, K): S
+        logit = model.bias + (w * x).sum(1) + 0.5 * (summed.pow(2).sum(1) - (x.pow(2) * vv).sum(1))  # (n,)
+        inner = torch.bmm(v, summed.unsqueeze(2)).squeeze(2) - x * vv  # (n, S): ⟨V_t, S − x_t V_t⟩
+        grad = (torch.sigmoid(logit) - rows.labels).unsqueeze(1) * (w + inner)  # (n, S)
+        grad = grad * (x != 0)
+        if mode == "grad_input":
+            grad = grad * x
+        elif mode == "abs":
+            grad = grad.abs()
+        return grad.sum(dim=1)
+
+
+def candidate_pairs(n: int, candidates: int, ratio: float, alpha: float, generator: torch.Generator) -> Pairs:
+    """SMFM's candidate mixes (``SMFM.py: mix_all``): each first parent p (a permutation cut to ratio·n) gets
+    ``candidates`` mixes, each with its own uniform partner from the same subset and its own folded λ.
+
+    Candidate k of first parent p sits at ``k·len(first) + p``, as in the code's layout.
+    """
+    first = first_parents(n, ratio, generator)
+    firsts = first.repeat(candidates)  # (K·n,)
+    seconds = first[torch.randint(0, len(first), (len(firsts),), generator=generator)]
+    return Pairs(firsts, seconds, folded_beta(len(firsts), alpha, generator))
+
+
+def keep_most_salient(pairs: Pairs, scores: torch.Tensor, candidates: int) -> Pairs:
+    """For each first parent, the candidate with the largest score (ties: the lowest k)."""
+    n = len(pairs) // candidates
+    best = scores.view(candidates, n).argmax(dim=0) * n + torch.arange(n)  # (n,)
+    return Pairs(pairs.first[best], pairs.second[best], pairs.lam[best])
+
+
+def select_by_saliency(
+    data: Tensors,
+    model: FactorizationMachine,
+    generator: torch.Generator,
+    candidates: int = 10,
+    ratio: float = 1.0,
+    alpha: float = 0.5,
+    mode: str = "signed",
+    merge: bool = True,
+) -> Tensors:
+    """SMFM: draw ``candidates`` random mixes per first parent, keep the most salient under the current
+    model (:func:`saliency`), and return those ratio·N mixed rows, (ratio·N, 2M).
+
+    Saliency only selects: λ and the features of the kept mix are untouched (paper-spec §SMFM 5).
+    Candidates are scored in chunks so the gathered rows stay bounded; only the kept mixes are built.
+    """
+    pairs = candidate_pairs(len(data), candidates, ratio, alpha, generator)
+    scores = torch.empty(len(pairs))
+    for start in range(0, len(pairs), SALIENCY_CHUNK):
+        sl = slice(start, start + SALIENCY_CHUNK)
+        chunk = Pairs(pairs.first[sl], pairs.second[sl], pairs.lam[sl])
+        scores[sl] = saliency(model, mix_pairs(data, chunk, merge), mode)
+    return mix_pairs(data, keep_most_salient(pairs, scores, candidates), merge)
+
 
 def epoch_data(config: TrainConfig, data: Tensors, model: FactorizationMachine, generator: torch.Generator) -> Tensors:
-    """The rows one epoch trains on."""
+    """The rows one epoch trains on (the loop shuffles them).
+
+    ``none``: the N rows. ``copy``: N + r·N rows (M slots). ``mixfm``/``smfm``: r·N mixed or selected
+    rows + the N originals padded to 2M slots, pooled into one unweighted mean loss (no auxiliary loss).
+    """
     if config.augment == "none":
         return data
-    raise ValueError(f"unknown augmentation {config.augment!r}")
+    if config.augment == "copy":
+        return copy_rows(data, config.mix_ratio, generator)
+    if config.augment == "mixfm":
+        mixed = mix(data, config.mix_ratio, config.mix_alpha, generator, config.mix_merge)
+    elif config.augment == "smfm":
+        mixed = select_by_saliency(
+            data, model, generator, config.candidates, config.mix_ratio, config.mix_alpha, config.saliency,
+            config.mix_merge,
+        )  # fmt: skip
+    else:
+        raise ValueError(f"unknown augmentation {config.augment!r}")
+    return concat(mixed, pad_slots(data))
+
+
+def _merge_shared(
+    ids_i: torch.Tensor, x_i: torch.Tensor, ids_j: torch.Tensor, x_j: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move each second-parent value whose id the first parent also holds into that first-parent slot.
+
+    Ids are compared slot against slot, (n, M, M): M is a few dozen at most, and this avoids a sort.
+    A first parent holding an id twice (padding of a multi-valued field, value 0) receives the value at
+    its first occurrence. Returns new (x_i, x_j); ids are unchanged (a moved slot keeps its id, value 0).
+    """
+    same = ids_j.unsqueeze(2) == ids_i.unsqueeze(1)  # (n, M_j, M_i)
+    shared = same.any(dim=2)  # (n, M_j)
+    target = same.to(torch.uint8).argmax(dim=2)  # (n, M_j): first matching slot of parent i
+    return x_i.scatter_add(1, target, x_j * shared), x_j.masked_fill(shared, 0.0)

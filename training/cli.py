@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from training import dataset_cli
-from training.config import AUGMENTATIONS, PRESETS
+from training.config import AUGMENTATIONS, PRESETS, SALIENCY_MODES
 
 
 def register(commands: Any) -> None:
@@ -27,7 +27,13 @@ def register(commands: Any) -> None:
     p.add_argument("--config", choices=sorted(PRESETS), default="default",
                    help="preset of hyper-parameters; 'paper' is the SMFM authors' protocol")  # fmt: skip
     dataset_cli.add_split_arguments(p)
-    p.add_argument("--augment", choices=AUGMENTATIONS, default=None, help="training-time augmentation")
+    p.add_argument("--augment", choices=AUGMENTATIONS, default=None,
+                   help="training-time augmentation: copy = CopyFM control, mixfm, smfm (docs/smfm.md)")  # fmt: skip
+    p.add_argument("--saliency", choices=SALIENCY_MODES, default=None, help="SMFM saliency (default: signed)")
+    p.add_argument("--no-merge", dest="mix_merge", action="store_const", const=False, default=None,
+                   help="keep a feature present in both parents in two slots, as the authors' code does")  # fmt: skip
+    p.add_argument("--compile", action="store_const", const=True, default=None,
+                   help="torch.compile the training step (one-off compile, faster epochs)")  # fmt: skip
     for flag, kind, text in (
         ("--dim", int, "embedding size K"),
         ("--lr", float, "Adam learning rate"),
@@ -37,6 +43,9 @@ def register(commands: Any) -> None:
         ("--l2", float, "L2 weight on the table rows gathered in each batch"),
         ("--seed", int, "seed of initialisation and shuffling"),
         ("--threads", int, "torch threads (0 = default)"),
+        ("--mix-ratio", float, "extra mixed/copied rows per epoch, as a fraction of the training rows"),
+        ("--mix-alpha", float, "λ ~ Beta(α, α) folded into [0.5, 1]"),
+        ("--candidates", int, "SMFM: random mixes scored per row"),
     ):
         p.add_argument(flag, type=kind, default=None, help=f"{text} (default: from --config)")
     p.add_argument("--out", default="models", help="directory holding model directories")
@@ -56,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = PRESETS[args.config].replace(
             dim=args.dim, lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, patience=args.patience,
-            l2=args.l2, seed=args.seed, threads=args.threads, augment=args.augment,
+            l2=args.l2, seed=args.seed, threads=args.threads, augment=args.augment, mix_ratio=args.mix_ratio,
+            mix_alpha=args.mix_alpha, mix_merge=args.mix_merge, candidates=args.candidates, saliency=args.saliency,
+            compile=args.compile,
         )  # fmt: skip
         data = dataset_cli.data_argument(args.data)
     except ValueError as exc:

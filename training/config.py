@@ -6,7 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-AUGMENTATIONS = ("none",)
+AUGMENTATIONS = ("none", "copy", "mixfm", "smfm")
+SALIENCY_MODES = ("signed", "grad_input", "abs")
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,13 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0  # torch intra-op threads; 0 = torch's default
     sparse: bool | None = None  # sparse gradients + SparseAdam; None = auto (vocabulary > 100k rows)
-    augment: str = "none"
+    augment: str = "none"  # none | copy (CopyFM) | mixfm | smfm; see training/augment.py and docs/smfm.md
+    mix_ratio: float = 1.0  # r: extra (mixed or copied) rows per epoch, as a fraction of the training rows
+    mix_alpha: float = 0.5  # λ ~ Beta(α, α), folded into [0.5, 1]
+    mix_merge: bool = True  # a feature in both parents gets one slot (the vector x̃); False = the code's two slots
+    candidates: int = 10  # SMFM: random mixes scored per first parent
+    saliency: str = "signed"  # SMFM: signed | grad_input | abs sum of ∂loss/∂values over active slots
+    compile: bool = False  # torch.compile the training step (one-off compile cost; see benchmarks/)
 
     def __post_init__(self) -> None:
         checks = {
@@ -39,6 +46,10 @@ class TrainConfig:
             "lr_decay": 0 < self.lr_decay <= 1,
             "threads": self.threads >= 0,
             "augment": self.augment in AUGMENTATIONS,
+            "mix_ratio": self.mix_ratio > 0,
+            "mix_alpha": self.mix_alpha > 0,
+            "candidates": self.candidates >= 1,
+            "saliency": self.saliency in SALIENCY_MODES,
         }
         for name, ok in checks.items():
             if not ok:

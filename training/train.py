@@ -70,6 +70,8 @@ def train(
     model = FactorizationMachine(num_features, config.dim, sparse=sparse, init_std=config.init_std)
     optimizers = _optimizers(model, config.lr, sparse)
     schedulers = [torch.optim.lr_scheduler.ExponentialLR(o, gamma=config.lr_decay) for o in optimizers]
+    # Opt-in: compiling gather + FM + loss (and its backward) saves per-op overhead at a one-off compile cost.
+    forward = torch.compile(batch_objective, dynamic=False) if config.compile else batch_objective
 
     best_auc, best_epoch, best_state, stale = -math.inf, 0, _snapshot(model), 0
     best_validation: dict[str, float] = {}
@@ -83,7 +85,7 @@ def train(
             data = epoch_data(config, train_data, model, generator)
             augment_seconds = time.perf_counter() - started
             model.train()
-            loss = _run_epoch(model, optimizers, data, config, generator)
+            loss, phases = run_epoch(model, optimizers, data, config, generator, forward)
             for scheduler in schedulers:
                 scheduler.step()
             train_seconds = time.perf_counter() - started
@@ -97,6 +99,7 @@ def train(
                 "seconds": round(train_seconds, 4),
                 "augment_seconds": round(augment_seconds, 4),
                 "samples_per_s": round(len(data) / max(train_seconds, 1e-9), 1),
+                **{f"{phase}_seconds": round(seconds, 4) for phase, seconds in phases.items()},
             }
             improved = metrics["auc"] > best_auc
             if improved:
@@ -123,37 +126,70 @@ def train(
     return TrainResult(model=model, best_epoch=best_epoch, best_validation=best_validation, history=history)
 
 
-def _run_epoch(
+Forward = Callable[..., tuple[torch.Tensor, torch.Tensor]]
+
+
+def run_epoch(
     model: FactorizationMachine,
     optimizers: list[torch.optim.Optimizer],
     data: Tensors,
     config: TrainConfig,
     generator: torch.Generator,
-) -> float:
-    """One pass over ``data`` in shuffled mini-batches; returns the mean training loss."""
-    n, batch = len(data), config.batch_size
-    order = torch.randperm(n, generator=generator)
+    forward: Forward | None = None,
+) -> tuple[float, dict[str, float]]:
+    """One pass over ``data`` in shuffled mini-batches: (mean training loss, seconds per phase).
+
+    The rows are permuted once (one gather of the whole epoch) and batches are contiguous views:
+    indexing every batch with its own slice of the permutation cost ~40% of the epoch at small M.
+    Phases: "shuffle", "forward" (gather + logit + loss), "backward" (backward + optimizer step);
+    timing costs two clock reads per batch (~0.1 µs against ~1 ms of work).
+    """
+    forward = forward or batch_objective
+    n, batch, clock = len(data), config.batch_size, time.perf_counter
+    started = clock()
+    data = data.take(torch.randperm(n, generator=generator))
+    phases = {"shuffle": clock() - started, "forward": 0.0, "backward": 0.0}
     total = torch.zeros((), dtype=torch.float64)
     for start in range(0, n, batch):
-        idx = order[start : start + batch]
-        rows = model.table(data.ids[idx])  # (B, M, K+1)
-        logits = fm_logit(rows, data.values[idx], model.bias)
-        loss = F.binary_cross_entropy_with_logits(logits, data.labels[idx])
-        objective = loss + config.l2 * rows.pow(2).sum() / len(idx) if config.l2 else loss
+        sl = slice(start, start + batch)
+        t0 = clock()
+        loss, objective = forward(model, data.ids[sl], data.values[sl], data.labels[sl], config.l2)
+        t1 = clock()
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
         objective.backward()
         for opt in optimizers:
             opt.step()
-        total += loss.detach() * len(idx)
-    return float(total / n)
+        phases["forward"] += t1 - t0
+        phases["backward"] += clock() - t1
+        total += loss * min(batch, n - start)
+    return float(total / n), phases
+
+
+def batch_objective(
+    model: FactorizationMachine, ids: torch.Tensor, values: torch.Tensor, labels: torch.Tensor, l2: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean data loss detached, objective) of a batch.
+
+    L2 sits on the gathered rows weighted by the squared feature value, Σ_s x_s²‖row_s‖² / B: the same
+    as plain L2 on gathered rows for one-hot slots (x = 1), nothing for padding (x = 0), and the
+    authors' ``l2_loss(nonzero_embeddings)`` form for mixed rows (docs/smfm.md).
+    """
+    rows = model.table(ids)  # (B, M, K+1)
+    logits = fm_logit(rows, values, model.bias)  # (B,)
+    loss = F.binary_cross_entropy_with_logits(logits, labels)
+    if not l2:
+        return loss.detach(), loss
+    penalty = (rows.pow(2).sum(-1) * values.pow(2)).sum()
+    return loss.detach(), loss + l2 * penalty / len(labels)
 
 
 def _optimizers(model: FactorizationMachine, lr: float, sparse: bool) -> list[torch.optim.Optimizer]:
     if sparse:
         # SparseAdam only updates the rows a batch touched; the scalar bias needs a dense optimizer.
         return [torch.optim.SparseAdam([model.table.weight], lr=lr), torch.optim.Adam([model.bias], lr=lr)]
-    return [torch.optim.Adam(model.parameters(), lr=lr)]
+    # The fused CPU kernel updates the whole (small) table in one pass: ~5-10% faster per epoch.
+    return [torch.optim.Adam(model.parameters(), lr=lr, fused=True)]
 
 
 def _snapshot(model: FactorizationMachine) -> dict[str, torch.Tensor]:
