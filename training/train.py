@@ -175,7 +175,7 @@ def batch_objective(
     as plain L2 on gathered rows for one-hot slots (x = 1), nothing for padding (x = 0), and the
     authors' ``l2_loss(nonzero_embeddings)`` form for mixed rows (docs/smfm.md).
     """
-    rows = model.table(ids)  # (B, M, K+1)
+    rows = model.rows(ids)  # (B, M, K+1)
     logits = fm_logit(rows, values, model.bias)  # (B,)
     loss = F.binary_cross_entropy_with_logits(logits, labels)
     if not l2:
