@@ -21,7 +21,7 @@ class TrainConfig:
     epochs: int = 30  # upper bound; early stopping usually ends sooner
     patience: int = 3  # stop after this many epochs without a better validation AUC
     min_epochs: int = 1  # never stop before this epoch
-    l2: float = 0.03  # on the table rows gathered in each batch (sum of squares / batch size)
+    l2: float = 0.03  # on the rows gathered in each batch, weighted by value² (sum / batch size)
     lr_decay: float = 1.0  # multiplicative per epoch
     init_std: float = 0.01
     seed: int = 0
