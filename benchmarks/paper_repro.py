@@ -6,6 +6,7 @@ stopped. The committed evidence is what `report` writes: reports/paper_repro.{js
 
     .venv/bin/python benchmarks/paper_repro.py all --workers 2      # run + cost + peers + report
     .venv/bin/python benchmarks/paper_repro.py run --workers 2      # tune FM, main table, sweeps, ablations
+    .venv/bin/python benchmarks/paper_repro.py diagnose             # which mixes SMFM's saliency keeps
     .venv/bin/python benchmarks/paper_repro.py cost                 # per-epoch cost breakdown, interleaved
     .venv/bin/python benchmarks/paper_repro.py peers                # torchfm / deepctr-torch vs ours
     .venv/bin/python benchmarks/paper_repro.py report               # JSON + markdown + PNG from the cache
@@ -31,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from training.augment import Pairs  # noqa: E402
 from training.experiments.jobs import METHODS, Job, load_result, run_all  # noqa: E402
 
 REPORTS = ROOT / "reports"
@@ -76,6 +78,15 @@ def main_jobs(dataset: str) -> list[Job]:
     return [Job.make(dataset, m, s, **tuned(dataset)) for m in METHODS for s in SEEDS]
 
 
+LOW_L2 = 1e-4  # the trainer's former default, far below the tuned value: is mixing a substitute for L2?
+LOW_L2_DATASETS = ("ml100k", "planted-weak", "planted-aligned")
+
+
+def low_l2_jobs(dataset: str) -> list[Job]:
+    settings = {**tuned(dataset), "l2": LOW_L2}
+    return [Job.make(dataset, m, s, "lowl2", **settings) for m in METHODS for s in SEEDS]
+
+
 def sweep_jobs() -> dict[str, list[Job]]:
     base = tuned(SWEEP_DATASET)
     return {
@@ -98,6 +109,48 @@ def run(args: argparse.Namespace) -> None:
     if SWEEP_DATASET in datasets and not args.no_sweeps:
         for name, jobs in sweep_jobs().items():
             run_all(jobs, CACHE, args.workers, desc=f"{name} on {SWEEP_DATASET}")
+    low = [j for d in LOW_L2_DATASETS if d in datasets for j in low_l2_jobs(d)]
+    run_all(low, CACHE, args.workers, desc=f"all methods at L2 = {LOW_L2}")
+
+
+def diagnose(args: argparse.Namespace) -> None:
+    """Why SMFM behaves as it does: which mixes the saliency keeps, under an FM trained with tuned settings.
+
+    For each dataset: train FM (seed 0, tuned settings), draw an epoch of K = 10 candidates per row, and
+    compare the candidates with the ones each saliency mode keeps: mean mixed label ỹ, mean prediction p̃,
+    mean residual p̃ − ỹ, mean λ.
+    """
+    import torch
+
+    from training.augment import candidate_pairs, keep_most_salient, mix_pairs, saliency
+    from training.config import PRESETS
+    from training.experiments.datasets import load
+    from training.train import predict, train
+
+    torch.set_num_threads(1)
+    out: dict[str, Any] = {}
+    for dataset in MAIN_DATASETS:
+        data = load(dataset)
+        config = PRESETS["default"].replace(seed=0, threads=1, **tuned(dataset))
+        model = train(config, data.train, data.validation, data.num_features, progress=False).model
+        pairs = candidate_pairs(len(data.train), 10, 1.0, 0.5, torch.Generator().manual_seed(0))
+        mixed = mix_pairs(data.train, pairs)
+        p = torch.from_numpy(predict(model, mixed)).float()
+
+        row = {
+            "train_positive_rate": float(data.train.labels.mean()),
+            "all candidates": _mixes(mixed.labels, p, pairs.lam, torch.arange(len(p))),
+        }
+        n = len(data.train)
+        for mode in ("signed", "abs", "grad_input"):
+            kept = keep_most_salient(
+                Pairs(torch.arange(len(p)), pairs.second, pairs.lam), saliency(model, mixed, mode), 10
+            )
+            row[f"kept by {mode}"] = _mixes(mixed.labels, p, pairs.lam, kept.first)
+        row["rows"] = n
+        out[dataset] = row
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "diagnose.json").write_text(json.dumps(out, indent=1))
 
 
 def cost(args: argparse.Namespace) -> None:
@@ -156,6 +209,13 @@ def peers(args: argparse.Namespace) -> None:
     subprocess.run(cmd, check=True, cwd=ROOT)
 
 
+def _mixes(labels: Any, p: Any, lam: Any, index: Any) -> dict[str, float]:
+    """Mean mixed label, prediction, residual p̃ − ỹ, |residual| and λ of the mixes at ``index``."""
+    y, q = labels[index], p[index]
+    return {"label": float(y.mean()), "prediction": float(q.mean()), "residual": float((q - y).mean()),
+            "abs_residual": float((q - y).abs().mean()), "lam": float(lam[index].mean())}  # fmt: skip
+
+
 def _machine() -> dict[str, Any]:
     import os
 
@@ -165,7 +225,7 @@ def _machine() -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["run", "cost", "peers", "report", "all"])
+    parser.add_argument("stage", choices=["run", "diagnose", "cost", "peers", "report", "all"])
     parser.add_argument("--workers", type=int, default=1, help="parallel training processes (1 thread each)")
     parser.add_argument("--datasets", nargs="*", default=None, help=f"subset of {MAIN_DATASETS}")
     parser.add_argument("--no-sweeps", action="store_true", help="skip the alpha/dim sweeps and ablations")
@@ -175,6 +235,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.stage in ("run", "all"):
         run(args)
+    if args.stage in ("diagnose", "all"):
+        diagnose(args)
     if args.stage in ("cost", "all"):
         cost(args)
     if args.stage in ("peers", "all"):
