@@ -12,6 +12,8 @@ from benchmarks.paper_repro import (
     ALPHAS,
     CACHE,
     DIMS,
+    LOW_L2,
+    LOW_L2_DATASETS,
     MAIN_DATASETS,
     OUT,
     REPORTS,
@@ -19,6 +21,7 @@ from benchmarks.paper_repro import (
     SWEEP_DATASET,
     SWEEP_SEEDS,
     TUNE_GRID,
+    low_l2_jobs,
     main_jobs,
     sweep_jobs,
     tuned,
@@ -28,12 +31,16 @@ from training.experiments.jobs import METHODS, load_result
 from training.metrics import auc
 
 LABELS = {"fm": "FM", "copyfm": "CopyFM", "mixfm": "MixFM", "smfm": "SMFM"}
-COMMAND = "benchmarks/peers/setup.sh && .venv/bin/python benchmarks/paper_repro.py all --workers 2"
+COMMAND = (
+    "benchmarks/peers/setup.sh && .venv/bin/python benchmarks/paper_repro.py all --workers 2 && "
+    ".venv/bin/python benchmarks/train_step_variants.py && .venv/bin/python benchmarks/paper_repro.py report"
+)
 
 
 def write_report(argv: list[str]) -> dict[str, Any]:
     main = {d: [load_result(CACHE, j) for j in main_jobs(d)] for d in MAIN_DATASETS}
     sweeps = {name: [load_result(CACHE, j) for j in jobs] for name, jobs in sweep_jobs().items()}
+    low = {d: [load_result(CACHE, j) for j in low_l2_jobs(d)] for d in LOW_L2_DATASETS}
     report: dict[str, Any] = {
         "command": COMMAND,
         "protocol": {
@@ -46,10 +53,17 @@ def write_report(argv: list[str]) -> dict[str, Any]:
         "datasets": {d: _describe(d) for d in MAIN_DATASETS},
         "main": {d: _summarise(runs) for d, runs in main.items()},
         "paired": {d: _paired(runs) for d, runs in main.items()},
+        "low_l2": {"l2": LOW_L2, "main": {d: _summarise(r) for d, r in low.items()},
+                   "paired": {d: _paired(r) for d, r in low.items()}},
         "sweeps": {"dataset": SWEEP_DATASET, "seeds": list(SWEEP_SEEDS),
                    "alpha": _sweep(sweeps["alpha"], "mix_alpha"), "dim": _sweep(sweeps["dim"], "dim"),
                    "ablation": _ablations(sweeps["ablation"])},
     }  # fmt: skip
+    if (OUT / "diagnose.json").exists():
+        report["diagnose"] = json.loads((OUT / "diagnose.json").read_text())
+    variants = REPORTS / "train_step_variants.json"
+    if variants.exists():
+        report["train_step_variants"] = json.loads(variants.read_text())
     for name in ("cost", "peers"):
         path = OUT / f"{name}.json"
         if path.exists():
@@ -251,7 +265,8 @@ def _markdown(report: dict[str, Any]) -> str:
     lines = [
         "# MixFM / SMFM reproduction (issue 2) and training throughput (issue 6)",
         "",
-        f"Produced by `{report['command']}` (stages: `run`, `cost`, `peers`, `report`; see the script's docstring).",
+        f"Produced by `{report['command']}` (`all` = the stages `run`, `diagnose`, `cost`, `peers`, `report`, "
+        "each resumable; see the script's docstring).",
         "Design, choices and the expected outcome (written before the runs): docs/smfm.md. Raw numbers: "
         "reports/paper_repro.json.",
         "",
@@ -281,18 +296,53 @@ def _markdown(report: dict[str, Any]) -> str:
             row += (f"{_pm(c['test_logloss'])} | {_pm(c['test_ece'])} | {_pm(c['val_auc'])} | "
                     f"{c['best_epoch']['mean']:.1f} | {c['seconds_per_epoch']['mean']:.2f} |")  # fmt: skip
             lines.append(row)
-        lines += ["", "Paired differences over the 5 seeds (mean ± std of per-seed differences; z = mean/std; "
-                  "'> 2 std' means z > 2):", "", "| comparison | metric | mean diff | std | z | > 2 std |",
+        lines += ["", "Paired differences A − B over the 5 seeds (mean and std of the per-seed differences; "
+                  "z = mean/std; a verdict needs |z| > 2):", "",
+                  "| comparison A − B | metric | mean diff | std | z | verdict |",
                   "|---|---|---|---|---|---|"]  # fmt: skip
         for name, p in report["paired"][d].items():
             pair, metric = name.split(": ")
-            win = p["mean_over_std"] > 2 if "auc" in metric else p["mean_over_std"] < -2
+            a, b = (LABELS[x] for x in pair.split(" - "))
+            z = p["mean_over_std"] if "auc" in metric else -p["mean_over_std"]  # higher AUC, lower log loss
+            verdict = f"{a} better" if z > 2 else f"{b} better" if z < -2 else "within 2 std"
             lines.append(f"| {pair} | {metric} | {p['mean']:+.4f} | {p['std']:.4f} | {p['mean_over_std']:+.1f} | "
-                         f"{'yes' if win else 'no'} |")  # fmt: skip
+                         f"{verdict} |")  # fmt: skip
         lines.append("")
     lines += ["![test AUC per method](paper_repro/auc_by_method.png)", "",
               "Reliability diagrams (bins pooled over seeds; ECE = mean over seeds):", "",
               "![reliability](paper_repro/reliability.png)", ""]  # fmt: skip
+    low = report["low_l2"]
+    lines += [f"## All methods at L2 = {low['l2']} (far below the tuned value; tuned learning rate)", "",
+              "Is mixing a substitute for L2? Same seeds; paired differences against FM at the same L2.", "",
+              "| dataset | method | test AUC | cross-group AUC | test ECE | Δ AUC vs FM (z) | Δ cross AUC vs FM (z) |",
+              "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for d, s in low["main"].items():
+        for m in METHODS:
+            c = s[m]
+            cross = _pm(c["test_cross_auc"]) if "test_cross_auc" in c else "-"
+            if m == "fm":
+                diff = cdiff = "-"
+            else:
+                p = low["paired"][d][f"{m} - fm: test_auc"]
+                diff = f"{p['mean']:+.4f} ({p['mean_over_std']:+.1f})"
+                pc = low["paired"][d].get(f"{m} - fm: test_cross_auc")
+                cdiff = f"{pc['mean']:+.4f} ({pc['mean_over_std']:+.1f})" if pc else "-"
+            lines.append(f"| {d} | {LABELS[m]} | {_pm(c['test_auc'])} | {cross} | {_pm(c['test_ece'])} | {diff} | "
+                         f"{cdiff} |")  # fmt: skip
+    lines.append("")
+    if "diagnose" in report:
+        lines += ["## Which mixes SMFM keeps (`paper_repro.py diagnose`)", "",
+                  "An FM trained with the tuned settings (seed 0) scores one epoch of K = 10 candidate mixes per "
+                  "training row; the table compares all candidates with the ones each saliency mode keeps "
+                  "(means over mixes; residual = prediction − mixed label).", "",
+                  "| dataset | mixes | mixed label | prediction | residual | abs residual | λ |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for d, row in report["diagnose"].items():
+            for k, v in row.items():
+                if isinstance(v, dict):
+                    lines.append(f"| {d} | {k} | {v['label']:.4f} | {v['prediction']:.4f} | {v['residual']:+.4f} | "
+                                 f"{v['abs_residual']:.4f} | {v['lam']:.3f} |")  # fmt: skip
+        lines.append("")
     sw = report["sweeps"]
     lines += [f"## Sweeps on {sw['dataset']} (seeds {sw['seeds']}, tuned FM settings otherwise)", ""]
     for key, values in (("alpha", ALPHAS), ("dim", DIMS)):
@@ -310,9 +360,11 @@ def _markdown(report: dict[str, Any]) -> str:
     if "cost" in report:
         c = report["cost"]
         lines += ["## Cost per epoch (issue 6: training throughput)", "",
-                  f"One process, 1 thread, methods interleaved round by round ({c['measured']}); medians over rounds "
-                  "of the per-epoch means (epochs 2-3 of 3, default settings). The machine was shared with other "
-                  "engineers' jobs during the measurement.", "",
+                  "One process, 1 thread, methods interleaved round by round "
+                  f"({c['measured']['when']}, 1-min load average at the end "
+                  f"{c['measured']['load_average_1m_at_end']:.1f} on {c['measured']['cpus']} cores); "
+                  "medians over rounds of the per-epoch means (epochs 2-3 of 3, default settings). "
+                  "The machine was shared with other engineers' jobs during the measurement.", "",
                   "| dataset | method | rows/epoch | s/epoch | × FM | samples/s | augment s | of which saliency s | "
                   "shuffle s | forward s | backward+step s |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -323,6 +375,21 @@ def _markdown(report: dict[str, Any]) -> str:
                              f"{x['epoch_cost_vs_fm']:.1f} | {x['samples_per_s']:,.0f} | {x['augment_seconds']:.3f} | "
                              f"{sal} | {x['shuffle_seconds']:.3f} | {x['forward_seconds']:.3f} | "
                              f"{x['backward_seconds']:.3f} |")  # fmt: skip
+        lines.append("")
+    if "train_step_variants" in report:
+        v = report["train_step_variants"]
+        lines += [
+            "### Training-loop variants (benchmarks/train_step_variants.py)",
+            "",
+            f"One FM epoch of {v['rows']:,} rows × {v['slots']} slots, K = {v['dim']}, batch {v['batch_size']}, "
+            f"1 thread; best of repeated interleaved runs ({v['when']}, load average at the end "
+            f"{v['load_average_1m_at_end']:.1f}).",
+            "",
+            "| variant | samples/s | × the trainer |",
+            "|---|---|---|",
+        ]
+        for name, sps in v["samples_per_s"].items():
+            lines.append(f"| {name} | {sps:,.0f} | {v['vs_trainer'][name]:.2f} |")
         lines.append("")
     if "peers" in report:
         p = report["peers"]

@@ -35,7 +35,6 @@ from training.metrics import auc, log_loss  # noqa: E402
 from training.train import predict, train  # noqa: E402
 
 BATCH, DIM, EPOCHS, PATIENCE = 2048, 16, 50, 3
-LR = 2e-3  # replaced by --lr: the learning rate tuned for our FM on this split's validation rows
 
 
 def load(path: Path) -> tuple[dict[str, Tensors], np.ndarray, np.ndarray]:
@@ -66,8 +65,8 @@ def early_stopping(fit_epoch, score) -> dict:
             "epoch_seconds": seconds}  # fmt: skip
 
 
-def ours(parts: dict[str, Tensors], seed: int, threads: int, l2: float, compile: bool = False) -> dict:
-    config = TrainConfig(dim=DIM, lr=LR, l2=l2, batch_size=BATCH, epochs=EPOCHS, patience=PATIENCE, seed=seed,
+def ours(parts: dict[str, Tensors], seed: int, threads: int, lr: float, l2: float, compile: bool = False) -> dict:
+    config = TrainConfig(dim=DIM, lr=lr, l2=l2, batch_size=BATCH, epochs=EPOCHS, patience=PATIENCE, seed=seed,
                          threads=threads, compile=compile)  # fmt: skip
     result = train(config, parts["train"], parts["validation"], int(parts["train"].ids.max()) + 1, progress=False)
     y, p = parts["test"].labels.numpy(), predict(result.model, parts["test"])
@@ -75,24 +74,35 @@ def ours(parts: dict[str, Tensors], seed: int, threads: int, l2: float, compile:
             "best_epoch": result.best_epoch, "epoch_seconds": [h["seconds"] for h in result.history]}  # fmt: skip
 
 
-def torchfm_fm(parts: dict[str, Tensors], offsets: np.ndarray, sizes: np.ndarray, seed: int) -> dict:
+def torchfm_fm(
+    parts: dict[str, Tensors], offsets: np.ndarray, sizes: np.ndarray, seed: int, lr: float, loader: bool = False
+) -> dict:
     """torchfm's FactorizationMachineModel with its example's optimiser (Adam, weight decay 1e-6) and BCELoss,
-    fed by the same whole-tensor loop as ours (a permutation gather per epoch, contiguous batches)."""
+    fed by the same whole-tensor loop as ours (a permutation gather per epoch, contiguous batches), or with
+    ``loader`` by a shuffling DataLoader over a TensorDataset, as torchfm's example trains."""
     from torchfm.model.fm import FactorizationMachineModel
 
     torch.manual_seed(seed)
     local = {k: t.ids - torch.from_numpy(offsets) for k, t in parts.items()}  # torchfm adds its own offsets
     model = FactorizationMachineModel(sizes.tolist(), DIM)
-    opt = torch.optim.Adam(model.parameters(), lr=LR, weight_decay=1e-6)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-6)
     gen = torch.Generator().manual_seed(seed)
     x_all, y_all = local["train"], parts["train"].labels
 
+    batches = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x_all, y_all), batch_size=BATCH, shuffle=True, generator=gen
+    )
+
     def fit_epoch() -> None:
         model.train()
-        order = torch.randperm(len(y_all), generator=gen)
-        x, y = x_all[order], y_all[order]
-        for start in range(0, len(y), BATCH):
-            loss = F.binary_cross_entropy(model(x[start : start + BATCH]), y[start : start + BATCH])
+        if loader:
+            pairs = iter(batches)
+        else:
+            order = torch.randperm(len(y_all), generator=gen)
+            x, y = x_all[order], y_all[order]
+            pairs = ((x[s : s + BATCH], y[s : s + BATCH]) for s in range(0, len(y), BATCH))
+        for xb, yb in pairs:
+            loss = F.binary_cross_entropy(model(xb), yb)
             model.zero_grad()
             loss.backward()
             opt.step()
@@ -105,7 +115,7 @@ def torchfm_fm(parts: dict[str, Tensors], offsets: np.ndarray, sizes: np.ndarray
     return early_stopping(fit_epoch, score)
 
 
-def deepctr_fm(parts: dict[str, Tensors], offsets: np.ndarray, sizes: np.ndarray, seed: int) -> dict:
+def deepctr_fm(parts: dict[str, Tensors], offsets: np.ndarray, sizes: np.ndarray, seed: int, lr: float) -> dict:
     """deepctr-torch's FM: DeepFM with no DNN layers (linear + FM), trained by its own ``fit``."""
     # deepctr_torch checks PyPI for a newer version in a thread at import; keep the benchmark offline.
     sys.modules.setdefault("requests", types.SimpleNamespace(get=_offline))
@@ -117,7 +127,7 @@ def deepctr_fm(parts: dict[str, Tensors], offsets: np.ndarray, sizes: np.ndarray
     columns = [SparseFeat(n, vocabulary_size=int(s), embedding_dim=DIM) for n, s in zip(names, sizes, strict=True)]
     inputs = {k: {n: (t.ids[:, i] - int(offsets[i])).numpy() for i, n in enumerate(names)} for k, t in parts.items()}
     model = DeepFM(columns, columns, dnn_hidden_units=(), seed=seed, device="cpu")
-    model.compile(torch.optim.Adam(model.parameters(), lr=LR), "binary_crossentropy")
+    model.compile(torch.optim.Adam(model.parameters(), lr=lr), "binary_crossentropy")
     y_train = parts["train"].labels.numpy()
 
     def fit_epoch() -> None:
@@ -140,18 +150,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--lr", type=float, default=LR, help="learning rate of every implementation")
+    parser.add_argument("--lr", type=float, default=2e-3, help="learning rate of every implementation")
     parser.add_argument("--l2", type=float, default=1e-4, help="our FM's L2 (tuned on validation)")
     args = parser.parse_args()
-    global LR
-    LR = args.lr
     torch.set_num_threads(args.threads)
     parts, offsets, sizes = load(args.data)
     impls = {
-        "ours": lambda s: ours(parts, s, args.threads, args.l2),
-        "ours + torch.compile": lambda s: ours(parts, s, args.threads, args.l2, compile=True),
-        "torchfm 0.7.0": lambda s: torchfm_fm(parts, offsets, sizes, s),
-        "deepctr-torch 0.3.0": lambda s: deepctr_fm(parts, offsets, sizes, s),
+        "ours": lambda s: ours(parts, s, args.threads, args.lr, args.l2),
+        "ours + torch.compile": lambda s: ours(parts, s, args.threads, args.lr, args.l2, compile=True),
+        "torchfm 0.7.0": lambda s: torchfm_fm(parts, offsets, sizes, s, args.lr),
+        "torchfm 0.7.0, DataLoader loop": lambda s: torchfm_fm(parts, offsets, sizes, s, args.lr, loader=True),
+        "deepctr-torch 0.3.0": lambda s: deepctr_fm(parts, offsets, sizes, s, args.lr),
     }
     runs = []
     for seed in range(args.seeds):  # interleaved: every implementation once per seed, in turn
@@ -168,7 +177,7 @@ def main() -> None:
             runs.append(record)
     import os
 
-    meta = {"threads": args.threads, "batch_size": BATCH, "dim": DIM, "lr": LR, "our_l2": args.l2,
+    meta = {"threads": args.threads, "batch_size": BATCH, "dim": DIM, "lr": args.lr, "our_l2": args.l2,
             "torch": torch.__version__, "max_epochs": EPOCHS, "patience": PATIENCE,
             "train_rows": len(parts["train"]), "cpus": os.cpu_count(), "load_average_1m_at_end": os.getloadavg()[0],
             "when": time.strftime("%Y-%m-%d %H:%M")}  # fmt: skip
