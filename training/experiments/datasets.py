@@ -36,6 +36,14 @@ class Dataset:
     test_probability: np.ndarray | None = None  # planted data: the true click probabilities
 
 
+def fingerprint(name: str) -> str:
+    """What a cached result of ``name`` depends on beyond the code: the schema file's sha256 (empty for
+    generated data, whose configuration is fixed in this module)."""
+    import hashlib
+
+    return hashlib.sha256(SCHEMAS[name].read_bytes()).hexdigest()[:16] if name in SCHEMAS else ""
+
+
 @cache
 def load(name: str) -> Dataset:
     """The named dataset (cached per process); the split and generator seeds are fixed."""

@@ -33,7 +33,12 @@ class Job:
 
     @property
     def key(self) -> str:
-        text = json.dumps([self.dataset, self.method, self.seed, self.settings])
+        from training.experiments.datasets import fingerprint
+
+        parts: list[Any] = [self.dataset, self.method, self.seed, self.settings]
+        if fingerprint(self.dataset):  # a changed schema invalidates its cached runs
+            parts.append(fingerprint(self.dataset))
+        text = json.dumps(parts)
         digest = hashlib.sha256(text.encode()).hexdigest()[:12]
         return f"{self.stage}-{self.dataset}-{self.method}-s{self.seed}-{digest}"
 
