@@ -6,13 +6,17 @@ import time
 import uuid
 from typing import Any
 
+import numpy as np
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from app.errors import NotReady, PayloadTooLarge
+from app.explain import Explainer
 from app.payload import ScoreRequest, parse_score_request
+from app.rank_payload import encode_rank, parse_rank_request
+from app.ranking import plan_for, rank, top_indices
 from app.scoring import Scores, ScoringModel
 from app.state import ServerState
 
@@ -34,8 +38,28 @@ SCORE_BODY_SCHEMA: dict[str, Any] = {
             "description": "the same rows column-wise: {field: [value per row]}",
         },
         "report_oov": {"type": "boolean", "default": False, "description": "list fields scored as unseen"},
+        "explain": {"type": "boolean", "default": False, "description": "add each score's exact parts"},
     },
     "example": {"records": [{"user_id": 196, "item_id": 242, "age": 49, "gender": "M", "genres": ["Comedy"]}]},
+}
+RANK_BODY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["candidates"],
+    "properties": {
+        "context": {"type": "object", "description": "the context-side fields (GET /v1/model: side = context)"},
+        "candidates": {
+            "type": "array",
+            "items": {"type": "object"},
+            "description": "candidate-side fields, one object per candidate (at most CTR_MAX_CANDIDATES)",
+        },
+        "top_k": {"type": "integer", "minimum": 1, "description": "also return the indices of the best k"},
+        "explain": {"type": "boolean", "default": False, "description": "add each score's exact parts"},
+    },
+    "example": {
+        "context": {"user_id": 196, "age": 49, "gender": "M", "occupation": "writer", "zip_code": "55105"},
+        "candidates": [{"item_id": 242, "release_year": 1997, "genres": ["Comedy"]}, {"item_id": 51}],
+        "top_k": 1,
+    },
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"description": text, "content": {JSON: {"example": {"error": err, "detail": "...", "field": "age"}}}}
@@ -100,21 +124,26 @@ async def score(request: Request) -> Response:
         started = time.perf_counter()
         batch = parsed.encode(model.encoder)
         state.metrics.encode_seconds.observe(time.perf_counter() - started)
-        scores = await _timed_score(state, model, batch)
+        rows = await model.store.gather(batch.ids)
+        scores = _timed_infer(state, model, rows, batch.values)
     state.metrics.scored_rows.inc(parsed.n_rows)
     state.metrics.rows_per_request.observe(parsed.n_rows)
-    return Response(_score_body(model, rid, scores, parsed, batch), media_type=JSON, headers={"x-request-id": rid})
+    out = _score_body(model, rid, scores, parsed, batch)
+    if parsed.explain:
+        out["explanations"] = await _explain(state, Explainer.for_model(model), batch.ids, rows, batch.values,
+                                             scores.logits)  # fmt: skip
+    return Response(orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON,
+                    headers={"x-request-id": rid})  # fmt: skip
 
 
-async def _timed_score(state: ServerState, model: ScoringModel, batch: Any) -> Scores:
-    rows = await model.store.gather(batch.ids)
+def _timed_infer(state: ServerState, model: ScoringModel, rows: np.ndarray, values: np.ndarray) -> Scores:
     started = time.perf_counter()
-    scores = model.infer(rows, batch.values)
+    scores = model.infer(rows, values)
     state.metrics.inference_seconds.observe(time.perf_counter() - started)
     return scores
 
 
-def _score_body(model: ScoringModel, rid: str, scores: Scores, parsed: ScoreRequest, batch: Any) -> bytes:
+def _score_body(model: ScoringModel, rid: str, scores: Scores, parsed: ScoreRequest, batch: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "model_version": model.version,
         "request_id": rid,
@@ -122,7 +151,53 @@ def _score_body(model: ScoringModel, rid: str, scores: Scores, parsed: ScoreRequ
     }
     if parsed.report_oov:
         out["oov_fields"] = model.encoder.oov_fields(batch)
-    return orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY)
+    return out
+
+
+async def _explain(state: ServerState, explainer: Explainer, *rows_and_logits: Any, **kwargs: Any) -> list[Any]:
+    """Explanations cost tens of µs per row (reports/rank_compute.json): many rows go off the event loop."""
+    if len(rows_and_logits[0]) >= state.settings.explain_offload_rows:
+        return await run_in_threadpool(explainer.explain, *rows_and_logits, **kwargs)
+    return explainer.explain(*rows_and_logits, **kwargs)
+
+
+@router.post(
+    "/v1/rank",
+    summary="Click probabilities of many candidates for one context, computing the context once",
+    openapi_extra={"requestBody": {"required": True, "content": {JSON: {"schema": RANK_BODY_SCHEMA}}}},
+    responses={200: {"description": "one probability per candidate, in request order"}, **ERROR_RESPONSES},
+)
+async def rank_candidates(request: Request) -> Response:
+    state = state_of(request)
+    rid = request_id(request)
+    body = await read_body(request, state.settings.max_body_bytes)
+    model = ready_model(state)
+    plan = plan_for(model)
+    parsed = parse_rank_request(body, plan, state.settings.max_candidates)
+    started = time.perf_counter()
+    if parsed.n_candidates >= state.settings.rank_offload_candidates:
+        encoded = await run_in_threadpool(encode_rank, parsed, plan, model.encoder)
+    else:
+        encoded = encode_rank(parsed, plan, model.encoder)
+    state.metrics.encode_seconds.observe(time.perf_counter() - started)
+    ranked = await rank(model, plan, encoded)
+    state.metrics.scored_rows.inc(parsed.n_candidates)
+    state.metrics.rows_per_request.observe(parsed.n_candidates)
+    out: dict[str, Any] = {"model_version": model.version, "request_id": rid, "probabilities": ranked.probabilities}
+    chosen = None
+    if parsed.top_k is not None:
+        chosen = top_indices(ranked.logits, parsed.top_k)
+        out["top_indices"] = chosen
+    if parsed.explain:
+        # with top_k only the returned candidates are explained: the ones a client will show
+        keep = np.arange(parsed.n_candidates) if chosen is None else chosen
+        ids = plan.merge(encoded.context_ids, encoded.candidate_ids[keep])
+        rows = plan.merge(ranked.context_rows, ranked.candidate_rows[keep])
+        values = plan.merge(encoded.context_values, encoded.candidate_values[keep])
+        out["explanations"] = await _explain(state, Explainer.for_model(model), ids, rows, values,
+                                             ranked.logits[keep], indices=keep)  # fmt: skip
+    return Response(orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON,
+                    headers={"x-request-id": rid})  # fmt: skip
 
 
 @router.get("/v1/model", summary="The active model: version, field schema, limits and offline metrics")
@@ -152,7 +227,11 @@ async def model_info(request: Request) -> Response:
         "metrics": manifest.get("metrics"),
         "embedding_dim": model.embedding_dim,
         "fields": fields,
-        "limits": {"max_records": state.settings.max_records, "max_body_bytes": state.settings.max_body_bytes},
+        "limits": {
+            "max_records": state.settings.max_records,
+            "max_candidates": state.settings.max_candidates,
+            "max_body_bytes": state.settings.max_body_bytes,
+        },
     }
     return Response(orjson.dumps(body), media_type=JSON)
 

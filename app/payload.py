@@ -3,7 +3,7 @@
 A score request carries either ``records`` (a list of objects keyed by raw field) or ``columns``
 (an object of equal-length lists, cheaper to parse for big batches)::
 
-    {"records": [{"user_id": 196, "item_id": 242, "genres": ["Comedy"]}], "report_oov": false}
+    {"records": [{"user_id": 196, "item_id": 242, "genres": ["Comedy"]}], "report_oov": false, "explain": false}
     {"columns": {"user_id": [196, 22], "item_id": [242, 377]}}
 """
 
@@ -17,7 +17,7 @@ import orjson
 from app.errors import InvalidRequest, MalformedBody
 from contract.encoding import EncodedBatch, EncodingError, FeatureEncoder
 
-SCORE_KEYS = frozenset({"records", "columns", "report_oov"})
+SCORE_KEYS = frozenset({"records", "columns", "report_oov", "explain"})
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class ScoreRequest:
     columns: dict[str, list[Any]] | None
     n_rows: int
     report_oov: bool
+    explain: bool = False
 
     def encode(self, encoder: FeatureEncoder) -> EncodedBatch:
         try:
@@ -50,10 +51,13 @@ def parse_score_request(body: bytes, encoder: FeatureEncoder, max_records: int) 
         raise InvalidRequest("request body must be a JSON object")
     for key in data:
         if key not in SCORE_KEYS:
-            raise InvalidRequest(f"unknown key {key!r} (expected records or columns, report_oov)", key)
+            raise InvalidRequest(f"unknown key {key!r} (expected records or columns, report_oov, explain)", key)
     report_oov = data.get("report_oov", False)
     if not isinstance(report_oov, bool):
         raise InvalidRequest("must be true or false", "report_oov")
+    explain = data.get("explain", False)
+    if not isinstance(explain, bool):
+        raise InvalidRequest("must be true or false", "explain")
     records, columns = data.get("records"), data.get("columns")
     if (records is None) == (columns is None):
         raise InvalidRequest("give exactly one of 'records' or 'columns'", "records")
@@ -62,7 +66,7 @@ def parse_score_request(body: bytes, encoder: FeatureEncoder, max_records: int) 
             raise InvalidRequest("must be a list of objects", "records")
         n_rows = len(records)
         _check_rows(n_rows, max_records, "records")
-        return ScoreRequest(records, None, n_rows, report_oov)
+        return ScoreRequest(records, None, n_rows, report_oov, explain)
     if not isinstance(columns, dict) or not columns:
         raise InvalidRequest("must be a non-empty object of equal-length lists", "columns")
     n_rows = -1
@@ -76,7 +80,7 @@ def parse_score_request(body: bytes, encoder: FeatureEncoder, max_records: int) 
         elif len(column) != n_rows:
             raise InvalidRequest(f"has {len(column)} values, other columns have {n_rows}", name)
     _check_rows(n_rows, max_records, "columns")
-    return ScoreRequest(None, columns, n_rows, report_oov)
+    return ScoreRequest(None, columns, n_rows, report_oov, explain)
 
 
 def _check_rows(n_rows: int, max_records: int, field: str) -> None:

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     max_records: int = Field(4096, ge=1, le=1_000_000, description="records per /v1/score request")
     max_body_bytes: int = Field(4 << 20, ge=1024, description="request bodies above this get HTTP 413")
     offload_rows: int = Field(2048, ge=1, description="batches this large are encoded and scored off the event loop")
+    max_candidates: int = Field(2000, ge=1, le=1_000_000, description="candidates per /v1/rank request")
+    rank_offload_candidates: int = Field(
+        100_000, ge=1, description="rank requests with this many candidates are encoded off the event loop"
+    )
+    explain_offload_rows: int = Field(64, ge=1, description="explanations of this many rows run off the event loop")
     ort_intra_threads: int = Field(1, ge=0, description="onnxruntime intra-op threads (0 = its default)")
     load_retry_seconds: float = Field(5.0, gt=0, description="retry interval while no model could be loaded")
 

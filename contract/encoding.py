@@ -504,11 +504,17 @@ class FeatureEncoder:
         columns = {s: [rec.get(s) for rec in records] for s in self.sources}
         return self.encode_columns(columns, len(records))
 
-    def encode_columns(self, columns: Mapping[str, Sequence[Any]], n_rows: int) -> EncodedBatch:
-        """Encode columns of raw values (lists or numpy arrays, each of length ``n_rows``)."""
+    def encode_columns(
+        self, columns: Mapping[str, Sequence[Any]], n_rows: int, fields: Sequence[FieldEncoder] | None = None
+    ) -> EncodedBatch:
+        """Encode columns of raw values (lists or numpy arrays, each of length ``n_rows``).
+
+        ``fields`` restricts encoding to some fields (e.g. one side of a ranking request): the slots
+        of every other field keep their OOV id with value 0, so they add nothing to an FM score.
+        """
         ids = np.tile(self._template_ids, (n_rows, 1))
         values = np.tile(self._template_values, (n_rows, 1))
-        for field in self.fields:
+        for field in self.fields if fields is None else fields:
             spec, s = field.spec, field.slot_start
             column = columns.get(spec.source)
             if column is None:

@@ -42,10 +42,10 @@ def client(make_client):
     return make_client()
 
 
-def post(client: TestClient, body, headers=None):
+def post(client: TestClient, body, headers=None, path: str = "/v1/score"):
     """POST a body (dict/list as JSON; bytes or a generator of chunks as they are) to /v1/score."""
     data = body if isinstance(body, bytes | str) or hasattr(body, "__next__") else json.dumps(body)
-    return client.post("/v1/score", content=data, headers={"content-type": "application/json", **(headers or {})})
+    return client.post(path, content=data, headers={"content-type": "application/json", **(headers or {})})
 
 
 # -- Redis -----------------------------------------------------------------------------------------
@@ -106,3 +106,54 @@ def make_redis_client(artifact_path):
     yield make
     for client in clients:
         client.__exit__(None, None, None)
+
+
+def post_rank(client: TestClient, body, headers=None):
+    return post(client, body, headers, path="/v1/rank")
+
+
+# A schema whose sides interleave (candidate, context, candidate, ...), with multi-valued fields on
+# both sides, so slot bookkeeping cannot pass by accident on a schema laid out context-first.
+INTERLEAVED_SCHEMA = {
+    "name": "interleaved",
+    "label": {"column": "clicked"},
+    "fields": [
+        {"name": "item", "side": "candidate", "required": True, "dtype": "int"},
+        {"name": "user", "side": "context", "required": True, "dtype": "int"},
+        {"name": "genres", "kind": "multi_categorical", "side": "candidate", "max_length": 4, "weighting": "mean"},
+        {"name": "history", "kind": "multi_categorical", "side": "context", "max_length": 3, "separator": ","},
+        {"name": "hour", "kind": "numeric", "side": "context", "boundaries": [6, 12, 18]},
+        {"name": "brand", "side": "candidate", "transform": "lower"},
+    ],
+}
+INTERLEAVED_VOCAB = {
+    "item": [str(i) for i in range(1, 31)],
+    "user": [str(u) for u in range(1, 21)],
+    "genres": ["drama", "comedy", "action", "horror", "kids"],
+    "history": ["drama", "comedy", "action", "horror", "kids", "news"],
+    "brand": ["acme", "globex", "initech"],
+}
+
+
+@pytest.fixture(scope="session")
+def interleaved_artifact(tmp_path_factory):
+    """A version directory for INTERLEAVED_SCHEMA with random weights large enough to make every term matter."""
+    pytest.importorskip("torch")
+    import numpy as np
+
+    from contract.artifact import write_artifact
+    from contract.encoding import FeatureEncoder
+    from contract.schema import parse_schema
+    from training.export import export_onnx
+
+    schema = parse_schema(INTERLEAVED_SCHEMA)
+    encoder = FeatureEncoder.build(schema.fields, INTERLEAVED_VOCAB, {"hour": [6.0, 12.0, 18.0]})
+    rng = np.random.default_rng(5)
+    dim = 6
+    linear = rng.normal(0, 0.3, encoder.num_features).astype(np.float32)
+    embedding = rng.normal(0, 0.35, (encoder.num_features, dim)).astype(np.float32)
+    bias = -0.4
+    return write_artifact(
+        tmp_path_factory.mktemp("models"), "interleaved", encoder=encoder, linear=linear, embedding=embedding,
+        bias=bias, onnx_model=export_onnx(bias, encoder.num_slots, dim), manifest_extra={"metrics": {}},
+    )  # fmt: skip
