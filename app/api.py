@@ -15,8 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from app.errors import NotReady, PayloadTooLarge
 from app.explain import Explainer
 from app.payload import ScoreRequest, parse_score_request
-from app.rank_payload import encode_rank, parse_rank_request
-from app.ranking import plan_for, rank, top_indices
+from app.rank_payload import parse_rank_request
+from app.ranker import rank
+from app.ranking import plan_for, top_indices
 from app.scoring import Scores, ScoringModel
 from app.state import ServerState
 
@@ -172,15 +173,14 @@ async def rank_candidates(request: Request) -> Response:
     rid = request_id(request)
     body = await read_body(request, state.settings.max_body_bytes)
     model = ready_model(state)
-    plan = plan_for(model)
+    plan = plan_for(model, state.settings.rank_cache_size)
     parsed = parse_rank_request(body, plan, state.settings.max_candidates)
     started = time.perf_counter()
-    if parsed.n_candidates >= state.settings.rank_offload_candidates:
-        encoded = await run_in_threadpool(encode_rank, parsed, plan, model.encoder)
-    else:
-        encoded = encode_rank(parsed, plan, model.encoder)
-    state.metrics.encode_seconds.observe(time.perf_counter() - started)
-    ranked = await rank(model, plan, encoded)
+    ranked = await rank(model, plan, parsed, state.settings.rank_offload_candidates, keep_encoded=parsed.explain)
+    state.metrics.rank_seconds.observe(time.perf_counter() - started)
+    if plan.cache.capacity:
+        state.metrics.rank_cache.labels("hit").inc(ranked.cache_hits)
+        state.metrics.rank_cache.labels("miss").inc(parsed.n_candidates - ranked.cache_hits)
     state.metrics.scored_rows.inc(parsed.n_candidates)
     state.metrics.rows_per_request.observe(parsed.n_candidates)
     out: dict[str, Any] = {"model_version": model.version, "request_id": rid, "probabilities": ranked.probabilities}
@@ -191,9 +191,9 @@ async def rank_candidates(request: Request) -> Response:
     if parsed.explain:
         # with top_k only the returned candidates are explained: the ones a client will show
         keep = np.arange(parsed.n_candidates) if chosen is None else chosen
-        ids = plan.merge(encoded.context_ids, encoded.candidate_ids[keep])
-        rows = plan.merge(ranked.context_rows, ranked.candidate_rows[keep])
-        values = plan.merge(encoded.context_values, encoded.candidate_values[keep])
+        ids = plan.merge(ranked.context_ids, ranked.candidate_ids[keep])
+        values = plan.merge(ranked.context_values, ranked.candidate_values[keep])
+        rows = await model.store.gather(ids)
         out["explanations"] = await _explain(state, Explainer.for_model(model), ids, rows, values,
                                              ranked.logits[keep], indices=keep)  # fmt: skip
     return Response(orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON,

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from app.api import router
 from app.errors import install_handlers
 from app.metrics import Metrics, MetricsMiddleware
+from app.runtime import tune_gc
 from app.scoring import ScoringModel
 from app.settings import Settings
 from app.state import ServerState
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         loader = None
         if not await load_model(state):
             loader = asyncio.create_task(_keep_trying(state))
+        tune_gc(settings.gc_gen0_threshold)
         try:
             yield
         finally:

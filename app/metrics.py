@@ -51,6 +51,14 @@ class Metrics:
             "ctr_request_rows", "Rows scored per request", buckets=ROWS_BUCKETS, registry=r
         )
         self.scored_rows = Counter("ctr_scored_rows_total", "Rows scored", registry=r)
+        self.rank_seconds = Histogram(
+            "ctr_rank_duration_seconds", "/v1/rank scoring per request: cache, encoding, gather, FM",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.rank_cache = Counter(
+            "ctr_rank_cache_lookups_total", "/v1/rank candidate cache lookups by result (hit, miss)", ["result"],
+            registry=r,
+        )  # fmt: skip
         self.errors = Counter("ctr_request_errors_total", "Error responses by code", ["code"], registry=r)
         self.model_info = Gauge("ctr_model_info", "The loaded model (value 1)", ["name", "version"], registry=r)
         self.model_ready = Gauge("ctr_model_ready", "1 when a model is loaded and warmed", registry=r)

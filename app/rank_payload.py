@@ -8,18 +8,22 @@
 
 A field belongs to the side its schema entry declares (``side = "context" | "candidate"``, shown by
 GET /v1/model). A field on the wrong side, in both, unknown, or required and missing is a 422 naming
-it; the detail says where (``context`` or ``candidates[3]``).
+it; the detail says where (``context`` or ``candidates[3]``). Candidates are validated when they are
+encoded, which a candidate found in the cache (app.rank_cache) no longer needs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from app.errors import InvalidRequest
 from app.payload import load_json
-from app.ranking import EncodedRank, RankPlan
-from contract.encoding import EncodingError, FeatureEncoder
+from app.ranking import RankPlan
+from contract.encoding import EncodedBatch, EncodingError, FeatureEncoder
 
 RANK_KEYS = frozenset({"context", "candidates", "top_k", "explain"})
 
@@ -27,7 +31,7 @@ RANK_KEYS = frozenset({"context", "candidates", "top_k", "explain"})
 @dataclass(frozen=True)
 class RankRequest:
     context: dict[str, Any]
-    candidates: list[dict[str, Any]]
+    candidates: list[Any]
     top_k: int | None
     explain: bool
 
@@ -37,7 +41,7 @@ class RankRequest:
 
 
 def parse_rank_request(body: bytes, plan: RankPlan, max_candidates: int) -> RankRequest:
-    """Check the body's shape and every key's side; values are checked when encoding."""
+    """Check the body's shape and the context's fields; candidates are checked as they are encoded."""
     data = load_json(body)
     if not isinstance(data, dict):
         raise InvalidRequest("request body must be a JSON object")
@@ -62,37 +66,41 @@ def parse_rank_request(body: bytes, plan: RankPlan, max_candidates: int) -> Rank
     explain = data.get("explain", False)
     if not isinstance(explain, bool):
         raise InvalidRequest("must be true or false", "explain")
-    _check_sides(context, candidates, plan)
+    _check_context(context, candidates, plan)
     return RankRequest(context, candidates, top_k, explain)
 
 
-def _check_sides(context: dict[str, Any], candidates: list[Any], plan: RankPlan) -> None:
-    side_of = plan.side_of
-    candidate_keys: set[str] = set()
-    for i, candidate in enumerate(candidates):
-        if not isinstance(candidate, dict):
-            raise InvalidRequest(f"candidates[{i}] must be an object of candidate fields", "candidates")
-        candidate_keys.update(candidate)  # C speed; each key is judged once below
+def _check_context(context: dict[str, Any], candidates: list[Any], plan: RankPlan) -> None:
     for key in context:
-        side = side_of.get(key)
+        side = plan.side_of.get(key)
         if side == "context":
             continue
         if side is None:
             raise InvalidRequest("context: unknown field", key)
-        if side != "both" and key in candidate_keys:
+        if side == "candidate" and any(isinstance(c, dict) and key in c for c in candidates):
             raise InvalidRequest(f"given in both context and candidates; it is a {side} field", key)
         raise _wrong_side(key, side, "context")
-    for key in candidate_keys:
-        side = side_of.get(key)
-        if side == "candidate":
-            continue
-        where = f"candidates[{_first_with(candidates, key)}]"
-        if side is None:
-            raise InvalidRequest(f"{where}: unknown field", key)
-        raise _wrong_side(key, side, where)
     for key in plan.required_context:
         if context.get(key) is None:
             raise InvalidRequest("context: required field is missing", key)
+
+
+def check_candidates(candidates: Sequence[Any], positions: np.ndarray, plan: RankPlan) -> None:
+    """Every candidate is an object of candidate-side fields; ``positions`` are their request indices."""
+    keys: set[str] = set()
+    for i, candidate in enumerate(candidates):
+        if not isinstance(candidate, dict):
+            raise InvalidRequest(f"candidates[{positions[i]}] must be an object of candidate fields", "candidates")
+        keys.update(candidate)  # C speed; each distinct key is judged once below
+    side_of = plan.side_of
+    for key in keys:
+        side = side_of.get(key)
+        if side == "candidate":
+            continue
+        where = f"candidates[{positions[next(i for i, c in enumerate(candidates) if key in c)]}]"
+        if side is None:
+            raise InvalidRequest(f"{where}: unknown field", key)
+        raise _wrong_side(key, side, where)
 
 
 def _wrong_side(key: str, side: str, where: str) -> InvalidRequest:
@@ -102,28 +110,25 @@ def _wrong_side(key: str, side: str, where: str) -> InvalidRequest:
     return InvalidRequest(f"{where}: is a {side} field; send it in {home}", key)
 
 
-def _first_with(candidates: list[dict[str, Any]], key: str) -> int:
-    return next(i for i, c in enumerate(candidates) if key in c)
-
-
-def encode_rank(request: RankRequest, plan: RankPlan, encoder: FeatureEncoder) -> EncodedRank:
-    """Encode the context once and the candidates column-wise, each on its own side's slots only."""
-    context_columns = {key: [value] for key, value in request.context.items()}
+def encode_context(request: RankRequest, plan: RankPlan, encoder: FeatureEncoder) -> tuple[np.ndarray, np.ndarray]:
+    """The context's ids and values on its own slots, (Mc,) each."""
+    columns = {key: [value] for key, value in request.context.items()}
     try:
-        context = encoder.encode_columns(context_columns, 1, plan.context_fields)
+        batch = encoder.encode_columns(columns, 1, plan.context_fields)
     except EncodingError as exc:
         raise InvalidRequest(f"context: {exc.message}", exc.field) from None
-    candidates = request.candidates
-    sources = {f.spec.source for f in plan.candidate_fields}
-    columns = {source: [c.get(source) for c in candidates] for source in sources}
+    return batch.ids[0, plan.context_slots], batch.values[0, plan.context_slots]
+
+
+def encode_candidates(
+    candidates: Sequence[Any], positions: np.ndarray, plan: RankPlan, encoder: FeatureEncoder
+) -> EncodedBatch:
+    """Validate and encode candidates column-wise on their own slots: ids and values (n, Mi)."""
+    check_candidates(candidates, positions, plan)
+    columns = {source: [c.get(source) for c in candidates] for source in plan.candidate_sources}
     try:
         batch = encoder.encode_columns(columns, len(candidates), plan.candidate_fields)
     except EncodingError as exc:
-        where = "candidates" if exc.row is None else f"candidates[{exc.row}]"
+        where = "candidates" if exc.row is None else f"candidates[{positions[exc.row]}]"
         raise InvalidRequest(f"{where}: {exc.message}", exc.field) from None
-    return EncodedRank(
-        context.ids[0, plan.context_slots],
-        context.values[0, plan.context_slots],
-        batch.ids[:, plan.candidate_slots],
-        batch.values[:, plan.candidate_slots],
-    )
+    return EncodedBatch(batch.ids[:, plan.candidate_slots], batch.values[:, plan.candidate_slots])

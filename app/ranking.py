@@ -7,8 +7,9 @@ For a row made of context slots c and candidate slots i, an FM logit splits exac
 
 with lin(x) = sum of value * linear weight over x's slots, S_x = sum of value * embedding over x's
 slots (a K-vector) and pair(x) = ½(|S_x|² - sum of |value * embedding|²), the FM interaction within
-x. The context's rows are gathered and reduced once; each candidate then costs O(K * candidate slots).
-The arithmetic runs in numpy on the server: docs/ranking.md gives the measurement behind that choice.
+x. The context's rows are gathered and reduced once; each candidate then costs O(K * candidate slots),
+and a candidate seen before costs a cache lookup (app.rank_cache). The arithmetic runs in numpy on
+the server: docs/ranking.md gives the measurement behind that choice. app.ranker runs a request.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.rank_cache import CandidateCache
 from app.scoring import ScoringModel
 from contract.encoding import FieldEncoder
-from contract.fm import sigmoid
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,12 @@ def side_terms(rows: np.ndarray, values: np.ndarray) -> SideTerms:
     return SideTerms(lin, pair, sums)
 
 
-def rank_logits(bias: float, context: SideTerms, candidates: SideTerms) -> np.ndarray:
-    """Logits (n,) float64 of every candidate with one context (``context`` holds one row)."""
-    constant = bias + context.lin[0] + context.pair[0]
-    return constant + candidates.lin + candidates.pair + candidates.sums @ context.sums[0]
+def rank_logits(bias: float, context: SideTerms, own: np.ndarray, sums: np.ndarray) -> np.ndarray:
+    """Logits (n,) float64 of candidates with one context (``context`` holds one row).
+
+    ``own`` (n,) is each candidate's lin(i) + pair(i), ``sums`` (n, K) its S_i.
+    """
+    return bias + context.lin[0] + context.pair[0] + own + sums @ context.sums[0]
 
 
 def top_indices(logits: np.ndarray, k: int) -> np.ndarray:
@@ -75,9 +78,14 @@ class RankPlan:
     candidate_slots: np.ndarray  # (Mi,) int64
     side_of: dict[str, str]  # request key -> "context" | "candidate" | "both"
     required_context: tuple[str, ...]
+    cache: CandidateCache
+
+    @property
+    def candidate_sources(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(f.spec.source for f in self.candidate_fields))
 
     @classmethod
-    def build(cls, model: ScoringModel) -> RankPlan:
+    def build(cls, model: ScoringModel, cache_size: int = 0) -> RankPlan:
         fields = model.encoder.fields
         context = tuple(f for f in fields if f.spec.side == "context")
         candidate = tuple(f for f in fields if f.spec.side == "candidate")
@@ -86,14 +94,16 @@ class RankPlan:
             known = side_of.setdefault(f.spec.source, f.spec.side)
             if known != f.spec.side:
                 side_of[f.spec.source] = "both"
+        candidate_slots = _slots(candidate)
         return cls(
             bias=model.artifact.bias,
             context_fields=context,
             candidate_fields=candidate,
             context_slots=_slots(context),
-            candidate_slots=_slots(candidate),
+            candidate_slots=candidate_slots,
             side_of=side_of,
             required_context=tuple(dict.fromkeys(f.spec.source for f in context if f.spec.required)),
+            cache=CandidateCache(cache_size, len(candidate_slots), model.artifact.embedding_dim),
         )
 
     def merge(self, context: np.ndarray, candidates: np.ndarray) -> np.ndarray:
@@ -114,47 +124,10 @@ def _slots(fields: tuple[FieldEncoder, ...]) -> np.ndarray:
 _PLANS: weakref.WeakKeyDictionary[ScoringModel, RankPlan] = weakref.WeakKeyDictionary()
 
 
-def plan_for(model: ScoringModel) -> RankPlan:
-    """The model's plan, built on first use and dropped with the model (so a swap never mixes versions)."""
+def plan_for(model: ScoringModel, cache_size: int) -> RankPlan:
+    """The model's plan (and candidate cache), built on first use and dropped with the model, so a
+    model swap never mixes versions."""
     plan = _PLANS.get(model)
     if plan is None:
-        plan = _PLANS[model] = RankPlan.build(model)
+        plan = _PLANS[model] = RankPlan.build(model, cache_size)
     return plan
-
-
-@dataclass(frozen=True)
-class Ranked:
-    """Scores of a ranking request, plus what an explanation needs."""
-
-    logits: np.ndarray  # (n,) float64
-    probabilities: np.ndarray  # (n,) float32, what /v1/score would return for the merged records
-    context_rows: np.ndarray  # (Mc, K+1) float32
-    candidate_rows: np.ndarray  # (n, Mi, K+1) float32
-
-
-@dataclass(frozen=True)
-class EncodedRank:
-    """A ranking request's sides, encoded: the context's slots (Mc,) and the candidates' slots (n, Mi)."""
-
-    context_ids: np.ndarray
-    context_values: np.ndarray
-    candidate_ids: np.ndarray
-    candidate_values: np.ndarray
-
-
-async def rank(model: ScoringModel, plan: RankPlan, encoded: EncodedRank) -> Ranked:
-    """Score every candidate against the one context.
-
-    The context's and the candidates' rows come from the store in one ``gather`` (one round trip for
-    a remote store); the context's rows are fetched and reduced once per request.
-    """
-    n, m_i = encoded.candidate_ids.shape
-    m_c = encoded.context_ids.shape[0]
-    ids = np.concatenate([encoded.context_ids, encoded.candidate_ids.reshape(-1)])[None, :]  # (1, Mc + n*Mi)
-    rows = (await model.store.gather(ids))[0]
-    context_rows = rows[:m_c]
-    candidate_rows = rows[m_c:].reshape(n, m_i, -1)
-    context = side_terms(context_rows[None], encoded.context_values[None])
-    logits = rank_logits(plan.bias, context, side_terms(candidate_rows, encoded.candidate_values))
-    probabilities = sigmoid(logits).astype(np.float32)
-    return Ranked(logits, probabilities, context_rows, candidate_rows)

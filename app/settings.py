@@ -28,9 +28,15 @@ class Settings(BaseSettings):
     offload_rows: int = Field(2048, ge=1, description="batches this large are encoded and scored off the event loop")
     max_candidates: int = Field(2000, ge=1, le=1_000_000, description="candidates per /v1/rank request")
     rank_offload_candidates: int = Field(
-        100_000, ge=1, description="rank requests with this many candidates are encoded off the event loop"
+        500, ge=1, description="rank requests with this many new candidates are encoded off the event loop"
     )
-    explain_offload_rows: int = Field(64, ge=1, description="explanations of this many rows run off the event loop")
+    rank_cache_size: int = Field(
+        50_000, ge=0, description="candidates whose terms /v1/rank keeps per model version (0 = no cache)"
+    )
+    explain_offload_rows: int = Field(32, ge=1, description="explanations of this many rows run off the event loop")
+    gc_gen0_threshold: int = Field(
+        10_000, ge=0, description="young-generation GC threshold after start-up (0 = Python's 700, no freeze)"
+    )
     ort_intra_threads: int = Field(1, ge=0, description="onnxruntime intra-op threads (0 = its default)")
     load_retry_seconds: float = Field(5.0, gt=0, description="retry interval while no model could be loaded")
 

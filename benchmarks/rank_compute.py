@@ -9,7 +9,8 @@ many repeats, µs):
 * gathering rows from the in-process store: split ids vs the flat (n, M) ids;
 * scoring: numpy on the split terms (float64 and float32), the exported ONNX graph on merged rows
   (what /v1/score runs), and a second ONNX graph that takes the precomputed context terms;
-* a per-model-version cache of candidate terms keyed by the candidate's encoded ids (decision 24);
+* a per-model-version cache of candidate terms (decision 24), keyed by the candidate's encoded ids
+  or by its raw JSON (what app.rank_cache does), against computing them;
 * explanations per row.
 
 Needs the [train] extra only for ``onnx`` (to build the second graph).
@@ -25,12 +26,14 @@ import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from app.explain import Explainer
-from app.rank_payload import RankRequest, encode_rank
+from app.rank_cache import CandidateCache
+from app.rank_payload import RankRequest, encode_candidates, encode_context
 from app.ranking import plan_for, rank_logits, side_terms
 from app.scoring import ScoringModel
 from app.settings import Settings
@@ -105,12 +108,20 @@ def split_graph(m_i: int, dim: int) -> bytes:
 def measure(model: ScoringModel, n: int, seed: int) -> dict[str, Any]:
     import onnxruntime as ort
 
-    plan = plan_for(model)
+    plan = plan_for(model, cache_size=0)
     encoder = model.encoder
     body = Workload(encoder, seed=seed).rank_body(n)
     request = RankRequest(body["context"], body["candidates"], None, False)
     records = Workload.flat_records(body)
-    enc = encode_rank(request, plan, encoder)
+    positions = np.arange(n)
+
+    def encode_rank() -> tuple[np.ndarray, ...]:
+        context_ids, context_values = encode_context(request, plan, encoder)
+        batch = encode_candidates(request.candidates, positions, plan, encoder)
+        return context_ids, context_values, batch.ids, batch.values
+
+    enc = SimpleNamespace(**dict(zip(("context_ids", "context_values", "candidate_ids", "candidate_values"),
+                                     encode_rank(), strict=True)))  # fmt: skip
     flat = encoder.encode_records(records)
     table = model.store.table  # type: ignore[attr-defined]  # in-process store only
     split_ids = np.concatenate([enc.context_ids, enc.candidate_ids.reshape(-1)])[None, :]
@@ -122,7 +133,8 @@ def measure(model: ScoringModel, n: int, seed: int) -> dict[str, Any]:
 
     def numpy_split(dtype: type) -> np.ndarray:
         c = side_terms(ctx_rows[None].astype(dtype), enc.context_values[None].astype(dtype))
-        return rank_logits(plan.bias, c, side_terms(cand_rows.astype(dtype), enc.candidate_values.astype(dtype)))
+        i = side_terms(cand_rows.astype(dtype), enc.candidate_values.astype(dtype))
+        return rank_logits(plan.bias, c, i.lin + i.pair, i.sums)
 
     def numpy_split32() -> np.ndarray:
         # the same arithmetic kept in float32 end to end
@@ -150,16 +162,32 @@ def measure(model: ScoringModel, n: int, seed: int) -> dict[str, Any]:
         values = plan.merge(enc.context_values, enc.candidate_values)
         return model.infer(rows, values).logits
 
-    # decision 24: cache candidate terms per version, keyed by the candidate's encoded ids and values
+    # decision 24: cache candidate terms per version. (a) keyed by the encoded ids and values, as the
+    # decision suggests: the request must still be encoded first. (b) keyed by the candidate's raw JSON
+    # (app.rank_cache): a hit skips validation, encoding, the gather and the reduction.
     cand_terms = side_terms(cand_rows, enc.candidate_values)
     keys = [enc.candidate_ids[r].tobytes() + enc.candidate_values[r].tobytes() for r in range(n)]
-    cache = {k: (cand_terms.lin[r], cand_terms.pair[r], cand_terms.sums[r]) for r, k in enumerate(keys)}
+    by_ids = {k: (cand_terms.lin[r], cand_terms.pair[r], cand_terms.sums[r]) for r, k in enumerate(keys)}
 
-    def cached_lookup() -> tuple[np.ndarray, ...]:
+    def lookup_by_encoded_ids() -> tuple[np.ndarray, ...]:
         ids, vals = enc.candidate_ids, enc.candidate_values
-        hits = [cache[ids[r].tobytes() + vals[r].tobytes()] for r in range(n)]
+        hits = [by_ids[ids[r].tobytes() + vals[r].tobytes()] for r in range(n)]
         lin, pair, sums = zip(*hits, strict=True)
         return np.array(lin), np.array(pair), np.stack(sums)
+
+    raw_cache = CandidateCache(n, m_i, dim)
+    raw_cache.insert(request.candidates, enc.candidate_ids, enc.candidate_values,
+                     cand_terms.lin + cand_terms.pair, cand_terms.sums)  # fmt: skip
+
+    def lookup_by_raw_json() -> tuple[np.ndarray, ...]:
+        entries = raw_cache.lookup(request.candidates)
+        return raw_cache.own[entries], raw_cache.sums[entries]
+
+    def miss_path() -> np.ndarray:
+        # what a candidate costs without the cache: encode, gather, reduce (the context excluded)
+        batch = encode_candidates(request.candidates, positions, plan, encoder)
+        rows = table.take(batch.ids, axis=0)
+        return side_terms(rows, batch.values).sums
 
     explainer = Explainer.for_model(model)
     merged_rows = plan.merge(ctx_rows, cand_rows)
@@ -180,7 +208,7 @@ def measure(model: ScoringModel, n: int, seed: int) -> dict[str, Any]:
         "candidates": n,
         "slots": {"context": m_c, "candidate": m_i, "embedding_dim": dim},
         "encode": {
-            "rank_sides": timed(lambda: encode_rank(request, plan, encoder)),
+            "rank_sides": timed(encode_rank),
             "flat_records": timed(lambda: encoder.encode_records(records)),
         },
         "gather": {"split": gather_split, "flat": gather_flat},
@@ -192,8 +220,10 @@ def measure(model: ScoringModel, n: int, seed: int) -> dict[str, Any]:
             "onnx_flat_graph_on_merged_split_rows": timed(onnx_flat_from_split),
         },
         "candidate_terms": {
-            "compute": timed(lambda: side_terms(cand_rows, enc.candidate_values)),
-            "dict_cache_lookup": timed(cached_lookup),
+            "compute_from_gathered_rows": timed(lambda: side_terms(cand_rows, enc.candidate_values)),
+            "uncached_encode_gather_compute": timed(miss_path),
+            "cache_keyed_by_encoded_ids_lookup_only": timed(lookup_by_encoded_ids),
+            "cache_keyed_by_raw_json_lookup": timed(lookup_by_raw_json),
         },
         "explain": {
             "all_rows": timed(lambda: explainer.explain(merged_ids, merged_rows, merged_values, logits64)),
@@ -240,8 +270,8 @@ def main() -> None:
         print(f"n={r['candidates']:>5}  " + "  ".join(f"{k}={v['median_us']:.0f}µs" for k, v in r["score"].items()))
         print(f"        encode rank={r['encode']['rank_sides']['median_us']:.0f}µs "
               f"flat={r['encode']['flat_records']['median_us']:.0f}µs  "
-              f"terms={r['candidate_terms']['compute']['median_us']:.0f}µs "
-              f"cache={r['candidate_terms']['dict_cache_lookup']['median_us']:.0f}µs  "
+              f"uncached={r['candidate_terms']['uncached_encode_gather_compute']['median_us']:.0f}µs "
+              f"cached={r['candidate_terms']['cache_keyed_by_raw_json_lookup']['median_us']:.0f}µs  "
               f"explain/row={r['explain']['per_row_us']:.1f}µs")  # fmt: skip
     print(f"wrote {args.out}")
 

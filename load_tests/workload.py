@@ -2,6 +2,8 @@
 
 Values are drawn from the artifact's vocabularies and bucket ranges, with a share of unseen values so
 the OOV path is exercised too. Seeded, so two runs (or two stores) send byte-identical requests.
+Candidates are either fresh random objects or drawn from a fixed catalogue (an item always has the
+same fields), which is what a recommender sends and what a candidate cache sees.
 """
 
 from __future__ import annotations
@@ -38,8 +40,14 @@ class Workload:
     def candidates(self, n: int) -> list[dict[str, Any]]:
         return [self.side("candidate") for _ in range(n)]
 
-    def rank_body(self, n: int) -> dict[str, Any]:
-        return {"context": self.context(), "candidates": self.candidates(n)}
+    def rank_body(self, n: int, catalogue: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """One context and ``n`` candidates: fresh ones, or ``n`` distinct items of a ``catalogue``."""
+        candidates = self.candidates(n) if catalogue is None else self.rng.sample(catalogue, n)
+        return {"context": self.context(), "candidates": candidates}
+
+    def catalogue(self, size: int) -> list[dict[str, Any]]:
+        """``size`` items with fixed candidate fields, as a recommender ranks them again and again."""
+        return self.candidates(size)
 
     @staticmethod
     def flat_records(rank_body: dict[str, Any]) -> list[dict[str, Any]]:

@@ -27,7 +27,8 @@ def test_split_logits_equal_the_fm_on_merged_rows(seed):
     merged_values[:, candidate_slots] = candidate_values
 
     context = side_terms(context_rows[None], context_values[None])
-    got = rank_logits(0.25, context, side_terms(candidate_rows, candidate_values))
+    candidates = side_terms(candidate_rows, candidate_values)
+    got = rank_logits(0.25, context, candidates.lin + candidates.pair, candidates.sums)
     np.testing.assert_allclose(got, fm_logit(merged_rows, merged_values, 0.25), rtol=0, atol=1e-10)
 
 

@@ -1,0 +1,203 @@
+"""/v1/rank vs the same candidates sent flat to /v1/score, in one run, over real HTTP.
+
+    python -m load_tests.rank_bench --model-dir models/ml100k --store memory
+
+For each shape 1 context x N candidates (default N = 1, 100, 1000) it drives one-worker servers
+(pinned to --server-core; this process pins itself to --client-core) with request forms that ask
+for the same scores:
+
+* ``rank``: ``POST /v1/rank {"context": {...}, "candidates": [...]}`` on a server with the default
+  candidate cache (warm: candidates come from a fixed catalogue, as in a recommender);
+* ``rank_no_cache``: the same requests to a second server started with ``CTR_RANK_CACHE_SIZE=0``
+  (every candidate validated, encoded, gathered and reduced on every request);
+* ``flat_records``: ``POST /v1/score {"records": [...]}`` with the context repeated in every record
+  (what a generic model server needs), and ``flat_columns``: the same rows in the column form.
+
+Each form runs closed-loop at 1 connection (latency of an otherwise idle server: p50/p99) and at
+--connections (throughput). Forms are interleaved for --rounds rounds and pooled, so a change in
+the machine's load during the run does not favour one form. Candidates scored per second =
+requests/s x N. The server's CPU time per request (from /proc) is recorded too: on a machine
+shared with other jobs it is a steadier measure of cost than wall-clock figures. Another store is
+the same run with other server settings, e.g. ``--store redis --env CTR_REDIS_URL=redis://127.0.0.1:6379/0``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from contract.artifact import load_artifact
+from load_tests.driver import LoopResult, ServerProcess, closed_loop, machine_info, new_event_loop, use_core
+from load_tests.workload import Workload
+
+GOAL_SPEEDUP = 5.0
+GOAL_P99_MS = 5.0
+FORMS = ("rank", "rank_no_cache", "flat_records", "flat_columns")
+PATHS = {"rank": "/v1/rank", "rank_no_cache": "/v1/rank", "flat_records": "/v1/score", "flat_columns": "/v1/score"}
+
+
+def bodies_for(encoder: Any, n: int, count: int, seed: int, catalogue: int) -> dict[str, list[bytes]]:
+    """``count`` distinct requests of each form for shape 1 x ``n`` (same scores across forms)."""
+    workload = Workload(encoder, seed=seed)
+    items = workload.catalogue(max(catalogue, n)) if catalogue else None
+    out: dict[str, list[bytes]] = {form: [] for form in FORMS}
+    for _ in range(count):
+        body = workload.rank_body(n, items)
+        out["rank"].append(orjson.dumps(body))
+        out["flat_records"].append(orjson.dumps({"records": Workload.flat_records(body)}))
+        out["flat_columns"].append(orjson.dumps({"columns": Workload.flat_columns(body)}))
+    out["rank_no_cache"] = out["rank"]
+    return out
+
+
+def probabilities(url: str, path: str, body: bytes) -> np.ndarray:
+    request = urllib.request.Request(url + path, data=body, headers={"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return np.array(json.loads(response.read())["probabilities"])
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    encoder = load_artifact(args.model_dir).encoder
+    env = {"CTR_MODEL_DIR": str(args.model_dir), "CTR_STORE": args.store, "CTR_MAX_CANDIDATES": "100000",
+           "CTR_MAX_RECORDS": "100000", "CTR_MAX_BODY_BYTES": str(64 << 20)}  # fmt: skip
+    env.update(kv.split("=", 1) for kv in args.env)
+    use_core(args.client_core)
+    loop = new_event_loop()
+    shapes = []
+    before = machine_info()
+    with ExitStack() as stack:
+        cached = stack.enter_context(ServerProcess(env, core=args.server_core))
+        uncached = stack.enter_context(ServerProcess({**env, "CTR_RANK_CACHE_SIZE": "0"}, core=args.server_core))
+        server = {form: cached for form in FORMS} | {"rank_no_cache": uncached}
+        url = {form: s.url for form, s in server.items()}
+        for n in (int(s) for s in args.shapes.split(",")):
+            bodies = bodies_for(encoder, n, args.distinct, args.seed, args.catalogue)
+            reference = probabilities(url["flat_records"], "/v1/score", bodies["flat_records"][0])
+            entry: dict[str, Any] = {
+                "shape": f"1x{n}",
+                "candidates": n,
+                "body_bytes": {form: len(b[0]) for form, b in bodies.items()},
+                "max_abs_diff_vs_flat_records": {
+                    form: float(np.abs(probabilities(url[form], PATHS[form], bodies[form][0]) - reference).max())
+                    for form in FORMS
+                },
+            }
+            runs: dict[tuple[str, int], list[LoopResult]] = {}
+            for _ in range(args.rounds):
+                for c in (1, args.connections):
+                    for form in FORMS:
+                        result = loop.run_until_complete(
+                            closed_loop(
+                                url[form], PATHS[form], bodies[form], c, args.seconds, args.warmup, server[form]
+                            )
+                        )
+                        runs.setdefault((form, c), []).append(result)
+            for form in FORMS:
+                entry[form] = {}
+                for c in (1, args.connections):
+                    summary = LoopResult.pooled(runs[form, c]).summary(n)
+                    entry[form][f"connections_{c}"] = summary
+                    print(f"1x{n:<5} {form:<14} c={c:<2} {summary['items_per_s']:>12,.0f} candidates/s  "
+                          f"p50 {summary['latency_ms']['p50']:.3f} ms  p99 {summary['latency_ms']['p99']:.3f} ms  "
+                          f"server CPU {summary['server_cpu_ms_per_request']:.3f} ms/request",
+                          file=sys.stderr)  # fmt: skip
+            entry["speedup_server_cpu"] = {
+                f"{rank}_vs_{flat}": round(
+                    entry[flat][f"connections_{args.connections}"]["server_cpu_ms_per_request"]
+                    / entry[rank][f"connections_{args.connections}"]["server_cpu_ms_per_request"],
+                    2,
+                )
+                for rank in ("rank", "rank_no_cache")
+                for flat in ("flat_records", "flat_columns")
+            }
+            entry["speedup"] = {
+                f"{rank}_vs_{flat}_connections_{c}": round(
+                    entry[rank][f"connections_{c}"]["items_per_s"] / entry[flat][f"connections_{c}"]["items_per_s"], 2
+                )
+                for rank in ("rank", "rank_no_cache")
+                for flat in ("flat_records", "flat_columns")
+                for c in (1, args.connections)
+            }
+            shapes.append(entry)
+    loop.close()
+    return {"shapes": shapes, "machine_before": before, "machine_after": machine_info()}
+
+
+def goals(shapes: list[dict[str, Any]], connections: int) -> dict[str, Any]:
+    """The issue's goals at 1x1000, judged against the better of the two flat forms."""
+    big = next((s for s in shapes if s["candidates"] == 1000), None)
+    if big is None:
+        return {}
+    out: dict[str, Any] = {"speedup_goal": f">= {GOAL_SPEEDUP}", "p99_goal_ms": f"< {GOAL_P99_MS}"}
+    for rank in ("rank", "rank_no_cache"):
+        speedup = min(big["speedup"][f"{rank}_vs_{flat}_connections_{connections}"]
+                      for flat in ("flat_records", "flat_columns"))  # fmt: skip
+        p99 = big[rank]["connections_1"]["latency_ms"]["p99"]
+        cpu_speedup = min(big["speedup_server_cpu"][f"{rank}_vs_{flat}"] for flat in ("flat_records", "flat_columns"))
+        out[rank] = {
+            "speedup_vs_best_flat_form_at_full_load": speedup,
+            "server_cpu_per_candidate_speedup_vs_best_flat_form": cpu_speedup,
+            "speedup_met": speedup >= GOAL_SPEEDUP,
+            "p99_ms_one_connection": p99,
+            "p99_met": p99 < GOAL_P99_MS,
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", type=Path, default=Path("models/ml100k"), help="artifact (ctr train)")
+    parser.add_argument("--store", default="memory", help="CTR_STORE of the servers (and the report's label)")
+    parser.add_argument("--env", action="append", default=[], help="extra server setting KEY=VALUE (repeatable)")
+    parser.add_argument("--shapes", default="1,100,1000", help="candidate counts per request")
+    parser.add_argument("--catalogue", type=int, default=5000, help="items candidates are drawn from (0: all fresh)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="measured seconds per form, concurrency, round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds, pooled")
+    parser.add_argument("--warmup", type=float, default=0.3, help="unmeasured seconds before each measurement")
+    parser.add_argument("--connections", type=int, default=4, help="connections of the throughput run")
+    parser.add_argument("--distinct", type=int, default=32, help="distinct request bodies per shape, sent in turn")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--server-core", type=int, default=0, help="core the servers are pinned to (taskset)")
+    parser.add_argument("--client-core", type=int, default=1, help="core this load generator is pinned to")
+    parser.add_argument("--note", default="", help="free text for the report, e.g. what else ran on the machine")
+    parser.add_argument("--out", type=Path, default=None, help="default: reports/rank_bench_<store>.json")
+    args = parser.parse_args()
+    out = args.out or Path(f"reports/rank_bench_{args.store}.json")
+    result = run(args)
+    report = {
+        "command": "python -m load_tests.rank_bench " + " ".join(sys.argv[1:]),
+        "store": args.store,
+        "model": {"dir": str(args.model_dir), "version": load_artifact(args.model_dir, verify=False).version},
+        "setup": {
+            "server": "1 uvicorn worker per server (uvloop, httptools); rank_no_cache has its own server",
+            "server_core": args.server_core,
+            "client_core": args.client_core,
+            "client": "asyncio raw HTTP/1.1 keep-alive, closed loop",
+            "seconds_per_form_and_round": args.seconds,
+            "rounds": args.rounds,
+            "throughput_connections": args.connections,
+            "distinct_bodies": args.distinct,
+            "catalogue": args.catalogue,
+            "python": platform.python_version(),
+        },
+        "machine": {"before": result["machine_before"], "after": result["machine_after"], "note": args.note},
+        "goals_1x1000": goals(result["shapes"], args.connections),
+        "shapes": result["shapes"],
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report["goals_1x1000"], indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
