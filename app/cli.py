@@ -1,4 +1,5 @@
-"""``ctr serve``, ``ctr score`` and ``ctr publish``: run the server, call it, feed its Redis store."""
+"""``ctr serve``, ``ctr score``, ``ctr rank`` and ``ctr publish``: run the server, call it, feed its Redis
+store."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from app.cli_tables import format_scores
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -40,6 +43,7 @@ def register(commands: Any) -> None:
     source.add_argument("--record", help='one record as JSON, e.g. \'{"user_id": 196, "item_id": 242}\'')
     score.add_argument("--url", default=os.environ.get("CTR_URL", DEFAULT_URL), help="server base URL")
     score.add_argument("--report-oov", action="store_true", help="ask which fields were unseen")
+    score.add_argument("--explain", action="store_true", help="print each score's exact parts (fields, pairs)")
     score.add_argument("--json", action="store_true", help="print the server's JSON response")
     score.add_argument("--timeout", type=float, default=10.0, help="seconds")
     score.set_defaults(run=run_score)
@@ -65,6 +69,10 @@ def register(commands: Any) -> None:
     publish.add_argument("--chunk", type=int, default=20_000, help="rows per pipelined round trip")
     publish.add_argument("--quiet", action="store_true", help="no progress bar")
     publish.set_defaults(run=run_publish)
+
+    from app.rank_cli import register_rank  # it uses post_json from here
+
+    register_rank(commands)
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -144,6 +152,8 @@ def run_score(args: argparse.Namespace) -> int:
         print(f"ctr score: error: {exc}", file=sys.stderr)
         return 2
     payload["report_oov"] = bool(args.report_oov)
+    if args.explain:
+        payload["explain"] = True
     status, body = post_json(f"{args.url.rstrip('/')}/v1/score", payload, args.timeout)
     if status is None:
         print(f"ctr score: error: cannot reach {args.url}: {body}", file=sys.stderr)
@@ -151,7 +161,7 @@ def run_score(args: argparse.Namespace) -> int:
     if args.json or status != 200:
         print(json.dumps(body, indent=2))
         return 0 if status == 200 else 1
-    print_scores(payload["records"], body)
+    print(format_scores(payload["records"], body))
     return 0
 
 
@@ -178,18 +188,3 @@ def post_json(url: str, payload: Any, timeout: float) -> tuple[int | None, Any]:
         return exc.code, json.loads(exc.read() or b"{}")
     except (urllib.error.URLError, OSError) as exc:
         return None, str(getattr(exc, "reason", exc))
-
-
-def print_scores(records: list[dict[str, Any]], body: dict[str, Any]) -> None:
-    """A table: one line per record with its probability and a short summary of its fields."""
-    print(f"model {body['model_version']}  request {body['request_id']}")
-    oov = body.get("oov_fields")
-    for i, (record, p) in enumerate(zip(records, body["probabilities"], strict=True)):
-        summary = ", ".join(f"{k}={_short(v)}" for k, v in record.items())
-        extra = f"  unseen: {', '.join(oov[i])}" if oov and oov[i] else ""
-        print(f"  {i:>3}  p(click)={p:.4f}  {summary}{extra}")
-
-
-def _short(value: Any) -> str:
-    text = "|".join(map(str, value)) if isinstance(value, list) else str(value)
-    return text if len(text) <= 24 else text[:21] + "..."
