@@ -42,7 +42,8 @@ from load_tests.workload import Workload
 
 
 def timed(fn: Callable[[], Any], budget_s: float = 0.4, min_reps: int = 20) -> dict[str, float]:
-    """Median and p90 wall time of ``fn`` in µs over repeats filling ``budget_s`` seconds."""
+    """Median, mean, p90 and p99 wall time of ``fn`` in µs over repeats filling ``budget_s`` seconds
+    (the mean and p99 carry the rare full garbage collections that the median hides)."""
     fn()  # warm
     samples = []
     deadline = time.perf_counter() + budget_s
@@ -51,8 +52,13 @@ def timed(fn: Callable[[], Any], budget_s: float = 0.4, min_reps: int = 20) -> d
         fn()
         samples.append(time.perf_counter() - started)
     us = np.array(samples) * 1e6
-    return {"median_us": round(float(np.median(us)), 2), "p90_us": round(float(np.percentile(us, 90)), 2),
-            "reps": len(samples)}  # fmt: skip
+    return {
+        "median_us": round(float(np.median(us)), 2),
+        "mean_us": round(float(us.mean()), 2),
+        "p90_us": round(float(np.percentile(us, 90)), 2),
+        "p99_us": round(float(np.percentile(us, 99)), 2),
+        "reps": len(samples),
+    }
 
 
 def split_graph(m_i: int, dim: int) -> bytes:
@@ -175,6 +181,8 @@ def measure(model: ScoringModel, n: int, seed: int) -> dict[str, Any]:
         lin, pair, sums = zip(*hits, strict=True)
         return np.array(lin), np.array(pair), np.stack(sums)
 
+    context_terms = side_terms(ctx_rows[None], enc.context_values[None])
+    cand_own, cand_sums = cand_terms.lin + cand_terms.pair, cand_terms.sums
     raw_cache = CandidateCache(n, m_i, dim)
     raw_cache.insert(request.candidates, enc.candidate_ids, enc.candidate_values,
                      cand_terms.lin + cand_terms.pair, cand_terms.sums)  # fmt: skip
@@ -219,6 +227,7 @@ def measure(model: ScoringModel, n: int, seed: int) -> dict[str, Any]:
             "onnx_flat_graph_on_flat_rows": timed(lambda: model.infer(flat_rows, flat.values)),
             "onnx_flat_graph_on_merged_split_rows": timed(onnx_flat_from_split),
         },
+        "score_from_cached_terms": timed(lambda: rank_logits(plan.bias, context_terms, cand_own, cand_sums)),
         "candidate_terms": {
             "compute_from_gathered_rows": timed(lambda: side_terms(cand_rows, enc.candidate_values)),
             "uncached_encode_gather_compute": timed(miss_path),
@@ -237,6 +246,33 @@ def measure(model: ScoringModel, n: int, seed: int) -> dict[str, Any]:
     }
 
 
+def parse_cost_by_gc(model: ScoringModel, n: int, seed: int) -> dict[str, Any]:
+    """Parsing a 1 x n /v1/rank body with Python's GC defaults vs after app.runtime.tune_gc (last: it
+    freezes the process's objects)."""
+    import gc
+
+    import orjson
+
+    from app.rank_payload import parse_rank_request
+    from app.runtime import tune_gc
+
+    plan = plan_for(model, cache_size=0)
+    workload = Workload(model.encoder, seed=seed)
+    bodies = [orjson.dumps(workload.rank_body(n, workload.catalogue(2 * n))) for _ in range(8)]
+    turn = iter(range(10**9))
+
+    def parse() -> Any:
+        return parse_rank_request(bodies[next(turn) % len(bodies)], plan, 10**6)
+
+    defaults = {"threshold": gc.get_threshold(), **timed(parse, budget_s=1.0)}
+    tune_gc(10_000)
+    tuned = {"threshold": gc.get_threshold(), "frozen_objects": gc.get_freeze_count(), **timed(parse, budget_s=1.0)}
+    gc.disable()
+    disabled = timed(parse, budget_s=1.0)
+    gc.enable()
+    return {"candidates": n, "python_defaults": defaults, "tune_gc_10000": tuned, "gc_disabled": disabled}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", default="models/ml100k", help="artifact to measure (train one with ctr train)")
@@ -248,6 +284,7 @@ def main() -> None:
     model = ScoringModel.load(Settings(model_dir=Path(args.model_dir)))
     load_before = os.getloadavg()
     results = [measure(model, int(n), args.seed) for n in args.sizes.split(",")]
+    gc_effect = parse_cost_by_gc(model, max(int(n) for n in args.sizes.split(",")), args.seed)
     for r in results:
         per_row = r["explain"]["all_rows"]["median_us"] / r["candidates"]
         r["explain"]["per_row_us"] = round(per_row, 2)
@@ -262,6 +299,7 @@ def main() -> None:
             "loadavg_after": os.getloadavg(),
             "note": args.note,
         },
+        "parse_rank_body_by_gc_setting": gc_effect,
         "results": results,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -273,6 +311,11 @@ def main() -> None:
               f"uncached={r['candidate_terms']['uncached_encode_gather_compute']['median_us']:.0f}µs "
               f"cached={r['candidate_terms']['cache_keyed_by_raw_json_lookup']['median_us']:.0f}µs  "
               f"explain/row={r['explain']['per_row_us']:.1f}µs")  # fmt: skip
+    g = gc_effect
+    for key in ("python_defaults", "tune_gc_10000", "gc_disabled"):
+        t = g[key]
+        print(f"parse 1x{g['candidates']} body, {key}: median {t['median_us']:.0f}µs mean {t['mean_us']:.0f}µs "
+              f"p99 {t['p99_us']:.0f}µs")  # fmt: skip
     print(f"wrote {args.out}")
 
 
