@@ -13,7 +13,9 @@ many repeats, µs):
   or by its raw JSON (what app.rank_cache does), against computing them;
 * explanations per row.
 
-Needs the [train] extra only for ``onnx`` (to build the second graph).
+Stages are timed with the garbage collector tuned as the server tunes it (app.runtime), after a
+measurement of what that tuning changes. Needs the [train] extra only for ``onnx`` (to build the
+second graph).
 """
 
 from __future__ import annotations
@@ -247,8 +249,8 @@ def measure(model: ScoringModel, n: int, seed: int) -> dict[str, Any]:
 
 
 def parse_cost_by_gc(model: ScoringModel, n: int, seed: int) -> dict[str, Any]:
-    """Parsing a 1 x n /v1/rank body with Python's GC defaults vs after app.runtime.tune_gc (last: it
-    freezes the process's objects)."""
+    """Parsing a 1 x n /v1/rank body with Python's GC defaults vs after app.runtime.tune_gc, which
+    stays applied (as in the server)."""
     import gc
 
     import orjson
@@ -283,8 +285,9 @@ def main() -> None:
     args = parser.parse_args()
     model = ScoringModel.load(Settings(model_dir=Path(args.model_dir)))
     load_before = os.getloadavg()
-    results = [measure(model, int(n), args.seed) for n in args.sizes.split(",")]
+    # First the garbage collector's effect; it leaves the GC tuned as in the server for the stages.
     gc_effect = parse_cost_by_gc(model, max(int(n) for n in args.sizes.split(",")), args.seed)
+    results = [measure(model, int(n), args.seed) for n in args.sizes.split(",")]
     for r in results:
         per_row = r["explain"]["all_rows"]["median_us"] / r["candidates"]
         r["explain"]["per_row_us"] = round(per_row, 2)

@@ -11,7 +11,9 @@ for the same scores:
 * ``rank_no_cache``: the same requests to a second server started with ``CTR_RANK_CACHE_SIZE=0``
   (every candidate validated, encoded, gathered and reduced on every request);
 * ``flat_records``: ``POST /v1/score {"records": [...]}`` with the context repeated in every record
-  (what a generic model server needs), and ``flat_columns``: the same rows in the column form.
+  (what a generic model server needs), and ``flat_columns``: the same rows in the column form;
+* ``rank_explain``: ``rank`` with ``"explain": true`` (every candidate explained): the cost of
+  explanations end to end, per explained row = (rank_explain - rank) / N.
 
 Each form runs closed-loop at 1 connection (latency of an otherwise idle server: p50/p99) and at
 --connections (throughput). Forms are interleaved for --rounds rounds and pooled, so a change in
@@ -41,8 +43,9 @@ from load_tests.workload import Workload
 
 GOAL_SPEEDUP = 5.0
 GOAL_P99_MS = 5.0
-FORMS = ("rank", "rank_no_cache", "flat_records", "flat_columns")
-PATHS = {"rank": "/v1/rank", "rank_no_cache": "/v1/rank", "flat_records": "/v1/score", "flat_columns": "/v1/score"}
+FORMS = ("rank", "rank_no_cache", "flat_records", "flat_columns", "rank_explain")
+PATHS = {"rank": "/v1/rank", "rank_no_cache": "/v1/rank", "flat_records": "/v1/score", "flat_columns": "/v1/score",
+         "rank_explain": "/v1/rank"}  # fmt: skip
 
 
 def bodies_for(encoder: Any, n: int, count: int, seed: int, catalogue: int) -> dict[str, list[bytes]]:
@@ -53,6 +56,7 @@ def bodies_for(encoder: Any, n: int, count: int, seed: int, catalogue: int) -> d
     for _ in range(count):
         body = workload.rank_body(n, items)
         out["rank"].append(orjson.dumps(body))
+        out["rank_explain"].append(orjson.dumps({**body, "explain": True}))
         out["flat_records"].append(orjson.dumps({"records": Workload.flat_records(body)}))
         out["flat_columns"].append(orjson.dumps({"columns": Workload.flat_columns(body)}))
     out["rank_no_cache"] = out["rank"]
@@ -127,6 +131,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 for flat in ("flat_records", "flat_columns")
                 for c in (1, args.connections)
             }
+            rank_ms = entry["rank"]["connections_1"]["server_cpu_ms_per_request"]
+            explain_ms = entry["rank_explain"]["connections_1"]["server_cpu_ms_per_request"]
+            if rank_ms is not None and explain_ms is not None:
+                entry["explain_server_cpu_us_per_row"] = round((explain_ms - rank_ms) * 1e3 / n, 2)
             shapes.append(entry)
     loop.close()
     return {"shapes": shapes, "machine_before": before, "machine_after": machine_info()}
