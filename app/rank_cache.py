@@ -18,6 +18,7 @@ the capacity it never happens. One cache belongs to one model version and goes a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -44,8 +45,9 @@ class CandidateCache:
         """Entry number per candidate (n,) int64, -1 for a miss."""
         if not self.capacity:
             return np.full(len(candidates), -1, np.int64)
-        get, dumps = self.index.get, orjson.dumps
-        entries = np.fromiter((get(dumps(c), -1) for c in candidates), np.int64, len(candidates))
+        # map() keeps the loop in C; each key is freed at once, so its buffer is reused (see insert).
+        keys = map(orjson.dumps, candidates)
+        entries = np.fromiter(map(self.index.get, keys, repeat(-1)), np.int64, len(candidates))
         hits = int(np.count_nonzero(entries >= 0))
         self.hits += hits
         self.misses += len(candidates) - hits
@@ -79,7 +81,11 @@ class CandidateCache:
             self.index.clear()
             self.resets += 1
         index, dumps = self.index, orjson.dumps
-        entries = np.fromiter((index.setdefault(dumps(c), len(index)) for c in candidates[:n]), np.int64, n)
+        # orjson returns its whole working buffer (~4 KB) as the bytes object: a stored key is copied to
+        # its exact size, or 50,000 entries would hold ~200 MB.
+        entries = np.fromiter(
+            (index.setdefault(memoryview(dumps(c)).tobytes(), len(index)) for c in candidates[:n]), np.int64, n
+        )
         self.ids[entries] = ids[:n]
         self.values[entries] = values[:n]
         self.own[entries] = own[:n]

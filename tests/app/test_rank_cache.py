@@ -42,6 +42,20 @@ def test_a_full_cache_starts_again_and_stays_bounded():
     assert cache.own[cache.lookup([{"item": 12}])].tolist() == [52.0]
 
 
+def test_stored_keys_are_compact():
+    import tracemalloc
+
+    cache = CandidateCache(capacity=2000, slots=2, dim=3)
+    candidates = [{"item": i, "genres": ["drama", "comedy"], "year": 1990.5} for i in range(2000)]
+    tracemalloc.start()
+    try:
+        fill(cache, candidates, 0.0)
+        grown, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert grown / len(candidates) < 400  # bytes per entry for key and dict slot (orjson's buffer is ~4 KB)
+
+
 def test_duplicates_in_one_insert_share_an_entry():
     cache = CandidateCache(capacity=5, slots=2, dim=3)
     fill(cache, [{"item": 1}, {"item": 1}, {"item": 2}], 0.0)
