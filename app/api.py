@@ -131,8 +131,9 @@ async def score(request: Request) -> Response:
     state.metrics.rows_per_request.observe(parsed.n_rows)
     out = _score_body(model, rid, scores, parsed, batch)
     if parsed.explain:
+        records = parsed.as_records() if model.encoder.hashed else None  # hashed ids need raw values for names
         out["explanations"] = await _explain(state, Explainer.for_model(model), batch.ids, rows, batch.values,
-                                             scores.logits)  # fmt: skip
+                                             scores.logits, records=records)  # fmt: skip
     return Response(orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON,
                     headers={"x-request-id": rid})  # fmt: skip
 
@@ -194,8 +195,11 @@ async def rank_candidates(request: Request) -> Response:
         ids = plan.merge(ranked.context_ids, ranked.candidate_ids[keep])
         values = plan.merge(ranked.context_values, ranked.candidate_values[keep])
         rows = await model.store.gather(ids)
+        records = None
+        if model.encoder.hashed:  # hashed ids need the raw values to name features
+            records = [{**parsed.context, **parsed.candidates[i]} for i in keep.tolist()]
         out["explanations"] = await _explain(state, Explainer.for_model(model), ids, rows, values,
-                                             ranked.logits[keep], indices=keep)  # fmt: skip
+                                             ranked.logits[keep], indices=keep, records=records)  # fmt: skip
     return Response(orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON,
                     headers={"x-request-id": rid})  # fmt: skip
 

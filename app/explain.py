@@ -15,13 +15,15 @@ interaction ``x_a x_b <v_a, v_b>`` is largest in magnitude.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from app.scoring import ScoringModel
-from contract.encoding import FieldEncoder
+from contract.encoding import EncodingError, FieldEncoder
 
 TOP_PAIRS = 5
 
@@ -65,7 +67,7 @@ class Explainer:
         """The model's explainer, built on first use and dropped with the model."""
         explainer = _EXPLAINERS.get(model)
         if explainer is None:
-            explainer = _EXPLAINERS[model] = cls(model.encoder.fields, model.artifact.bias)
+            explainer = _EXPLAINERS[model] = cls(model.encoder.fields, model.bias)
         return explainer
 
     def parts(self, rows: np.ndarray, values: np.ndarray) -> Parts:
@@ -94,17 +96,24 @@ class Explainer:
         values: np.ndarray,
         logits: np.ndarray,
         indices: np.ndarray | None = None,
+        records: Sequence[Mapping[str, Any]] | None = None,
     ) -> list[dict[str, Any]]:
-        """One JSON-able explanation per row; ``indices`` (default 0..B-1) are the rows' request positions."""
+        """One JSON-able explanation per row; ``indices`` (default 0..B-1) are the rows' request positions.
+
+        ``ids`` are as the store left them (unseen values resolved to their field's OOV id). In the
+        hashed id space a categorical id cannot be read back, so features are named from the raw
+        ``records`` (one per row) when given.
+        """
         parts = self.parts(rows, values)
         probabilities = 0.5 * (1.0 + np.tanh(0.5 * logits.astype(np.float64)))
         positions = range(len(ids)) if indices is None else indices.tolist()
         out = []
         for b, index in enumerate(positions):
             top = []
+            record = records[b] if records is not None else None
             for (s, t), value in zip(parts.top_slots[b].tolist(), parts.top_values[b].tolist(), strict=True):
                 if value != 0.0:  # padding slots and zero values interact with nothing
-                    top.append({"features": [self.feature(ids[b, s], s), self.feature(ids[b, t], t)],
+                    top.append({"features": [self.feature(ids[b, s], s, record), self.feature(ids[b, t], t, record)],
                                 "contribution": value})  # fmt: skip
             out.append({
                 "index": index,
@@ -120,10 +129,28 @@ class Explainer:
             })  # fmt: skip
         return out
 
-    def feature(self, global_id: int, slot: int) -> str:
+    def feature(self, feature_id: int, slot: int, record: Mapping[str, Any] | None = None) -> str:
         """``field=value`` of the feature in ``slot`` (the slot says which field, no search needed)."""
         field = self.fields[self.slot_field[slot]]
-        return f"{field.spec.name}={field.label(int(global_id) - field.offset)}"
+        feature_id = int(feature_id)
+        if field.hashed and record is not None and feature_id != field.oov_id and field.spec.kind != "numeric":
+            with suppress(EncodingError, IndexError, TypeError):
+                return f"{field.spec.name}={_raw_value(field, record, slot - field.slot_start)}"
+        return f"{field.spec.name}={field.feature_label(feature_id)}"
+
+
+def _raw_value(field: FieldEncoder, record: Mapping[str, Any], position: int) -> str:
+    """The canonical raw value behind a slot of a categorical or multi-valued field."""
+    raw = record.get(field.spec.source)
+    if field.spec.kind != "multi_categorical":
+        value = field.canonical(raw)
+    elif field.spec.weighting == "given":
+        value = (field.weighted_items(raw) or ([], []))[0][position]
+    else:
+        value = (field.items(raw) or [])[position]
+    if value is None:
+        raise TypeError("missing")
+    return value
 
 
 _EXPLAINERS: weakref.WeakKeyDictionary[ScoringModel, Explainer] = weakref.WeakKeyDictionary()

@@ -28,6 +28,13 @@ class ScoreRequest:
     report_oov: bool
     explain: bool = False
 
+    def as_records(self) -> list[Any]:
+        """The rows as objects (built from ``columns`` if need be), e.g. to name features in explanations."""
+        if self.records is not None:
+            return self.records
+        assert self.columns is not None
+        return [dict(zip(self.columns, row, strict=True)) for row in zip(*self.columns.values(), strict=True)]
+
     def encode(self, encoder: FeatureEncoder) -> EncodedBatch:
         try:
             if self.records is not None:

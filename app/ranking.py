@@ -96,14 +96,14 @@ class RankPlan:
                 side_of[f.spec.source] = "both"
         candidate_slots = _slots(candidate)
         return cls(
-            bias=model.artifact.bias,
+            bias=model.bias,
             context_fields=context,
             candidate_fields=candidate,
             context_slots=_slots(context),
             candidate_slots=candidate_slots,
             side_of=side_of,
             required_context=tuple(dict.fromkeys(f.spec.source for f in context if f.spec.required)),
-            cache=CandidateCache(cache_size, len(candidate_slots), model.artifact.embedding_dim),
+            cache=CandidateCache(cache_size, len(candidate_slots), model.embedding_dim),
         )
 
     def merge(self, context: np.ndarray, candidates: np.ndarray) -> np.ndarray:

@@ -19,18 +19,28 @@ Each form runs closed-loop at 1 connection (latency of an otherwise idle server:
 --connections (throughput). Forms are interleaved for --rounds rounds and pooled, so a change in
 the machine's load during the run does not favour one form. Candidates scored per second =
 requests/s x N. The server's CPU time per request (from /proc) is recorded too: on a machine
-shared with other jobs it is a steadier measure of cost than wall-clock figures. Another store is
-the same run with other server settings, e.g. ``--store redis --env CTR_REDIS_URL=redis://127.0.0.1:6379/0``.
+shared with other jobs it is a steadier measure of cost than wall-clock figures. The Redis store is
+the same run: ``--store redis --redis-url redis://127.0.0.1:6379/0`` publishes the artifact under a
+model name of its own, serves from it, and deletes it afterwards (``--env KEY=VALUE`` passes any
+other server setting).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import itertools
 import json
+import os
 import platform
+import shlex
 import sys
+import time
 import urllib.request
+import uuid
+from collections.abc import Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +48,8 @@ import numpy as np
 import orjson
 
 from contract.artifact import load_artifact
-from load_tests.driver import LoopResult, ServerProcess, closed_loop, machine_info, new_event_loop, use_core
+from load_tests.loadgen import Connection, summarise
+from load_tests.server import ServerProcess
 from load_tests.workload import Workload
 
 GOAL_SPEEDUP = 5.0
@@ -46,6 +57,75 @@ GOAL_P99_MS = 5.0
 FORMS = ("rank", "rank_no_cache", "flat_records", "flat_columns", "rank_explain")
 PATHS = {"rank": "/v1/rank", "rank_no_cache": "/v1/rank", "flat_records": "/v1/score", "flat_columns": "/v1/score",
          "rank_explain": "/v1/rank"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    """One timed closed-loop run: every latency, the wall time, errors and the server's CPU time."""
+
+    latencies_s: np.ndarray
+    seconds: float
+    errors: int
+    server_cpu_seconds: float
+
+    @staticmethod
+    def pooled(results: Sequence[LoopResult]) -> LoopResult:
+        """Several runs of the same load (interleaved rounds) as one."""
+        return LoopResult(np.concatenate([r.latencies_s for r in results]), sum(r.seconds for r in results),
+                          sum(r.errors for r in results), sum(r.server_cpu_seconds for r in results))  # fmt: skip
+
+    def summary(self, items_per_request: int) -> dict[str, Any]:
+        """Requests/s, items (candidates)/s, server CPU per request and latency percentiles (ms)."""
+        n = len(self.latencies_s)
+        return {
+            "requests": n,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+            "requests_per_s": round(n / self.seconds, 1),
+            "items_per_s": round(n * items_per_request / self.seconds, 1),
+            "server_cpu_ms_per_request": round(self.server_cpu_seconds * 1e3 / max(n, 1), 4),
+            "latency_ms": {k: round(v, 3) for k, v in summarise(list(self.latencies_s)).items()},
+        }
+
+
+async def timed_loop(
+    server: ServerProcess, path: str, bodies: Sequence[bytes], connections: int, seconds: float, warmup: float
+) -> LoopResult:
+    """Closed loop for ``seconds`` after ``warmup`` unmeasured seconds (load_tests.loadgen counts requests
+    instead; a fixed duration keeps the forms' rounds comparable)."""
+    conns = [await Connection("127.0.0.1", server.port).open() for _ in range(connections)]
+    latencies: list[float] = []
+    errors = 0
+    measure_from = time.perf_counter() + warmup
+    stop = measure_from + seconds
+    cpu_start: list[float] = []
+
+    async def worker(conn: Connection, offset: int) -> None:
+        nonlocal errors
+        for i in itertools.count(offset):
+            sent = time.perf_counter()
+            if sent >= stop:
+                return
+            if sent >= measure_from and not cpu_start:
+                cpu_start.append(server.cpu_seconds())
+            status, _ = await conn.post(path, bodies[i % len(bodies)])
+            if sent >= measure_from:
+                if status == 200:
+                    latencies.append(time.perf_counter() - sent)
+                else:
+                    errors += 1
+
+    try:
+        await asyncio.gather(*(worker(c, k) for k, c in enumerate(conns)))
+    finally:
+        for conn in conns:
+            await conn.close()
+    cpu = server.cpu_seconds() - (cpu_start[0] if cpu_start else server.cpu_seconds())
+    return LoopResult(np.array(latencies), time.perf_counter() - measure_from, errors, cpu)
+
+
+def machine_info() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "loadavg": list(os.getloadavg())}
 
 
 def bodies_for(encoder: Any, n: int, count: int, seed: int, catalogue: int) -> dict[str, list[bytes]]:
@@ -70,17 +150,32 @@ def probabilities(url: str, path: str, body: bytes) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Publish to Redis first when asked (a model name of its own, deleted afterwards), then measure."""
+    if args.store != "redis" or not args.redis_url:
+        return measure(args, {})
+    from load_tests.redis_store import delete_model, publish_version
+
+    model = f"rank-bench-{uuid.uuid4().hex[:8]}"
+    publish_version(args.model_dir, args.redis_url, model)
+    try:
+        return measure(args, {"CTR_REDIS_URL": args.redis_url, "CTR_REDIS_MODEL": model})
+    finally:
+        delete_model(args.redis_url, model)
+
+
+def measure(args: argparse.Namespace, store_env: dict[str, str]) -> dict[str, Any]:
     encoder = load_artifact(args.model_dir).encoder
     env = {"CTR_MODEL_DIR": str(args.model_dir), "CTR_STORE": args.store, "CTR_MAX_CANDIDATES": "100000",
-           "CTR_MAX_RECORDS": "100000", "CTR_MAX_BODY_BYTES": str(64 << 20)}  # fmt: skip
+           "CTR_MAX_RECORDS": "100000", "CTR_MAX_BODY_BYTES": str(64 << 20), **store_env}  # fmt: skip
     env.update(kv.split("=", 1) for kv in args.env)
-    use_core(args.client_core)
-    loop = new_event_loop()
+    if hasattr(os, "sched_setaffinity") and args.client_core is not None:
+        os.sched_setaffinity(0, {args.client_core})  # the load generator away from the server's core
+    loop = asyncio.new_event_loop()
     shapes = []
     before = machine_info()
     with ExitStack() as stack:
-        cached = stack.enter_context(ServerProcess(env, core=args.server_core))
-        uncached = stack.enter_context(ServerProcess({**env, "CTR_RANK_CACHE_SIZE": "0"}, core=args.server_core))
+        cached = stack.enter_context(ServerProcess(env, cpu=args.server_core))
+        uncached = stack.enter_context(ServerProcess({**env, "CTR_RANK_CACHE_SIZE": "0"}, cpu=args.server_core))
         server = {form: cached for form in FORMS} | {"rank_no_cache": uncached}
         url = {form: s.url for form, s in server.items()}
         for n in (int(s) for s in args.shapes.split(",")):
@@ -100,9 +195,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 for c in (1, args.connections):
                     for form in FORMS:
                         result = loop.run_until_complete(
-                            closed_loop(
-                                url[form], PATHS[form], bodies[form], c, args.seconds, args.warmup, server[form]
-                            )
+                            timed_loop(server[form], PATHS[form], bodies[form], c, args.seconds, args.warmup)
                         )
                         runs.setdefault((form, c), []).append(result)
             for form in FORMS:
@@ -161,10 +254,45 @@ def goals(shapes: list[dict[str, Any]], connections: int) -> dict[str, Any]:
     return out
 
 
+def markdown(report: dict[str, Any]) -> str:
+    """The report as markdown tables (one per shape), for reports/ and the docs."""
+    c = report["setup"]["throughput_connections"]
+    lines = [f"# /v1/rank vs flat /v1/score — store: {report['store']}", "",
+             f"`{report['command']}`", "",
+             f"Machine: {report['machine']['before']['cpus']} cores, loadavg before "
+             f"{report['machine']['before']['loadavg'][0]:.2f}, after {report['machine']['after']['loadavg'][0]:.2f}. "
+             f"{report['machine']['note']}", ""]  # fmt: skip
+    for shape in report["shapes"]:
+        lines += [f"## 1 x {shape['candidates']}", "",
+                  f"| form | candidates/s (1 conn) | p50 ms | p99 ms | candidates/s ({c} conn) | server CPU ms/req |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+        for form in FORMS:
+            one, full = shape[form]["connections_1"], shape[form][f"connections_{c}"]
+            lines.append(f"| {form} | {one['items_per_s']:,.0f} | {one['latency_ms']['p50']:.3f} | "
+                         f"{one['latency_ms']['p99']:.3f} | {full['items_per_s']:,.0f} | "
+                         f"{full['server_cpu_ms_per_request']:.3f} |")  # fmt: skip
+        lines.append("")
+    goals_ = report.get("goals_1x1000") or {}
+    for rank in ("rank", "rank_no_cache"):
+        if rank in goals_:
+            g = goals_[rank]
+            lines.append(f"- {rank} at 1x1000: {g['speedup_vs_best_flat_form_at_full_load']}x the better flat form's "
+                         f"candidates/s at {c} connections (goal >= {GOAL_SPEEDUP}); the better flat form used "
+                         f"{g['server_cpu_per_candidate_speedup_vs_best_flat_form']}x its server CPU per candidate; "
+                         f"p99 at 1 connection "
+                         f"{g['p99_ms_one_connection']} ms (goal < {GOAL_P99_MS}).")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", type=Path, default=Path("models/ml100k"), help="artifact (ctr train)")
     parser.add_argument("--store", default="memory", help="CTR_STORE of the servers (and the report's label)")
+    parser.add_argument(
+        "--redis-url",
+        default=None,
+        help="with --store redis: publish the artifact there first under a model name of its own (deleted afterwards)",
+    )
     parser.add_argument("--env", action="append", default=[], help="extra server setting KEY=VALUE (repeatable)")
     parser.add_argument("--shapes", default="1,100,1000", help="candidate counts per request")
     parser.add_argument("--catalogue", type=int, default=5000, help="items candidates are drawn from (0: all fresh)")
@@ -178,11 +306,15 @@ def main() -> None:
     parser.add_argument("--client-core", type=int, default=1, help="core this load generator is pinned to")
     parser.add_argument("--note", default="", help="free text for the report, e.g. what else ran on the machine")
     parser.add_argument("--out", type=Path, default=None, help="default: reports/rank_bench_<store>.json")
+    parser.add_argument("--render", type=Path, default=None, help="only write the .md of an existing report JSON")
     args = parser.parse_args()
+    if args.render is not None:
+        args.render.with_suffix(".md").write_text(markdown(json.loads(args.render.read_text())))
+        return
     out = args.out or Path(f"reports/rank_bench_{args.store}.json")
     result = run(args)
     report = {
-        "command": "python -m load_tests.rank_bench " + " ".join(sys.argv[1:]),
+        "command": "python -m load_tests.rank_bench " + shlex.join(sys.argv[1:]),
         "store": args.store,
         "model": {"dir": str(args.model_dir), "version": load_artifact(args.model_dir, verify=False).version},
         "setup": {
@@ -203,6 +335,7 @@ def main() -> None:
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(report))
     print(json.dumps(report["goals_1x1000"], indent=2))
     print(f"wrote {out}")
 

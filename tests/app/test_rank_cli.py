@@ -6,7 +6,7 @@ import re
 import pytest
 
 from cli import main
-from load_tests.driver import ServerProcess
+from load_tests.server import ServerProcess
 
 CONTEXT = {"user": 7, "device": "web"}
 CANDIDATES = [{"item": 6, "price": 50.0, "tags": ["news", "tech"]}, {"item": 17}, {"item": 10, "tags": ["sport"]}]
@@ -14,7 +14,7 @@ CANDIDATES = [{"item": 6, "price": 50.0, "tags": ["news", "tech"]}, {"item": 17}
 
 @pytest.fixture(scope="module")
 def server(tiny_trained):
-    with ServerProcess({"CTR_MODEL_DIR": str(tiny_trained[1])}, core=None) as running:
+    with ServerProcess({"CTR_MODEL_DIR": str(tiny_trained[1])}) as running:
         yield running
 
 
