@@ -19,10 +19,19 @@ import logging
 log = logging.getLogger("app")
 
 
+_tuned = False
+
+
 def tune_gc(gen0_threshold: int) -> None:
-    """Freeze start-up objects and set the young-generation threshold; 0 keeps Python's defaults."""
-    if gen0_threshold <= 0:
+    """Freeze start-up objects and set the young-generation threshold; 0 keeps Python's defaults.
+
+    Once per process: a process that builds several apps (tests) freezes only what its first
+    start-up left, so objects of later, shorter-lived apps stay collectable.
+    """
+    global _tuned
+    if gen0_threshold <= 0 or _tuned:
         return
+    _tuned = True
     gc.collect()
     gc.freeze()
     _, gen1, gen2 = gc.get_threshold()

@@ -2,12 +2,14 @@ import gc
 
 import pytest
 
+from app import runtime
 from app.runtime import tune_gc
 
 
 @pytest.fixture
-def restore_gc():
+def restore_gc(monkeypatch):
     threshold = gc.get_threshold()
+    monkeypatch.setattr(runtime, "_tuned", False)
     yield
     gc.set_threshold(*threshold)
     gc.unfreeze()
@@ -19,6 +21,13 @@ def test_tune_gc_freezes_start_up_objects_and_raises_the_young_threshold(restore
     assert gc.get_threshold()[0] == 12_345
     assert gc.get_freeze_count() > 0
     assert gc.isenabled()
+
+
+def test_only_the_first_start_up_tunes(restore_gc):
+    gc.unfreeze()
+    tune_gc(12_345)
+    tune_gc(999)
+    assert gc.get_threshold()[0] == 12_345
 
 
 def test_zero_keeps_pythons_defaults(restore_gc):
