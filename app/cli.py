@@ -9,6 +9,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,7 @@ def register(commands: Any) -> None:
     publish.add_argument("--quiet", action="store_true", help="no progress bar")
     publish.set_defaults(run=run_publish)
 
-    from app.rank_cli import register_rank  # it uses post_json from here
+    from app.rank_cli import register_rank  # it uses call_and_print from here
 
     register_rank(commands)
 
@@ -154,14 +155,21 @@ def run_score(args: argparse.Namespace) -> int:
     payload["report_oov"] = bool(args.report_oov)
     if args.explain:
         payload["explain"] = True
-    status, body = post_json(f"{args.url.rstrip('/')}/v1/score", payload, args.timeout)
+    return call_and_print(args, "score", payload, lambda body: format_scores(payload["records"], body))
+
+
+def call_and_print(
+    args: argparse.Namespace, endpoint: str, payload: dict[str, Any], table: Callable[[Any], str]
+) -> int:
+    """POST to ``/v1/<endpoint>`` and print a table (or the JSON): 0 ok, 1 refused by the server, 2 unreachable."""
+    status, body = post_json(f"{args.url.rstrip('/')}/v1/{endpoint}", payload, args.timeout)
     if status is None:
-        print(f"ctr score: error: cannot reach {args.url}: {body}", file=sys.stderr)
+        print(f"ctr {endpoint}: error: cannot reach {args.url}: {body}", file=sys.stderr)
         return 2
     if args.json or status != 200:
         print(json.dumps(body, indent=2))
         return 0 if status == 200 else 1
-    print(format_scores(payload["records"], body))
+    print(table(body))
     return 0
 
 

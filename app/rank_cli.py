@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli import DEFAULT_URL, post_json
+from app.cli import DEFAULT_URL, call_and_print
 from app.cli_tables import format_ranking
 
 
@@ -41,15 +41,7 @@ def run_rank(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"ctr rank: error: {exc}", file=sys.stderr)
         return 2
-    status, body = post_json(f"{args.url.rstrip('/')}/v1/rank", payload, args.timeout)
-    if status is None:
-        print(f"ctr rank: error: cannot reach {args.url}: {body}", file=sys.stderr)
-        return 2
-    if args.json or status != 200:
-        print(json.dumps(body, indent=2))
-        return 0 if status == 200 else 1
-    print(format_ranking(payload["candidates"], body))
-    return 0
+    return call_and_print(args, "rank", payload, lambda body: format_ranking(payload["candidates"], body))
 
 
 def rank_payload(args: argparse.Namespace) -> dict[str, Any]:
