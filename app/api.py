@@ -217,7 +217,11 @@ async def model_info(request: Request) -> Response:
             "dtype": f.spec.dtype if f.spec.kind != "numeric" else "number",
             "side": f.spec.side,
             "required": f.spec.required,
-            **({"max_length": f.spec.max_length} if f.spec.kind == "multi_categorical" else {}),
+            **(
+                {"max_length": f.spec.max_length, "weighting": f.spec.weighting}
+                if f.spec.kind == "multi_categorical"
+                else {}
+            ),
             "features": f.size,
         }
         for f in model.encoder.fields

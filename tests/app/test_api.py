@@ -122,6 +122,7 @@ def test_model_endpoint_describes_the_contract(client, artifact_path):
     fields = {f["name"]: f for f in body["fields"]}
     assert fields["user"]["required"] and fields["user"]["side"] == "context"
     assert fields["tags"]["max_length"] == 3 and fields["tags"]["side"] == "candidate"
+    assert fields["tags"]["weighting"] == "one"  # clients must know whether a field takes {value: weight}
     assert body["limits"]["max_records"] == 4096
 
 
