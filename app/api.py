@@ -123,7 +123,7 @@ async def score(request: Request) -> Response:
         scores = await run_in_threadpool(model.infer, rows, batch.values)
     else:
         started = time.perf_counter()
-        batch = parsed.encode(model.encoder)
+        batch = parsed.encode(model.fast_encoder)
         state.metrics.encode_seconds.observe(time.perf_counter() - started)
         rows = await model.store.gather(batch.ids)
         scores = _timed_infer(state, model, rows, batch.values)
