@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     rank_cache_size: int = Field(
         50_000, ge=0, description="candidates whose terms /v1/rank keeps per model version (0 = no cache)"
     )
+    hot_path: bool = Field(
+        True, description="answer /v1/score and /v1/rank in a pure-ASGI front (same answers as the FastAPI routes)"
+    )
     encode_memo_entries: int = Field(
         16_384, ge=0, description="raw values memoised per field by the encoder's fast path (0 = off)"
     )
