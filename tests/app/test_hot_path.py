@@ -51,7 +51,7 @@ def test_body_limits_are_enforced(make_client, sample_records):
     fast = make_client(max_body_bytes=1024)
     big = {"records": sample_records * 20}
     assert post(fast, big).status_code == 413  # declared Content-Length
-    chunks = (b'{"records": [' + b'{"user": 1},' * 200 + b'{}]}' for _ in range(1))
+    chunks = (b'{"records": [' + b'{"user": 1},' * 200 + b"{}]}" for _ in range(1))
     response = post(fast, chunks)  # chunked: no Content-Length, counted while reading
     assert response.status_code == 413 and response.json()["error"] == "payload_too_large"
 
