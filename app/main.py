@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Real-time click probabilities from an FM trained with MixFM/SMFM augmentation.",
         version="0.1.0",
         lifespan=lifespan,
+        telemetry=None if settings.otel_telemetry else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.ctr = state
     app.include_router(router)

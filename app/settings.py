@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     hot_path: bool = Field(
         True, description="answer /v1/score and /v1/rank in a pure-ASGI front (same answers as the FastAPI routes)"
     )
+    otel_telemetry: bool = Field(
+        False,
+        description="FastAPI's native OpenTelemetry (spans, metrics, logs to a configured OTel provider); "
+        "off by default: the server exports Prometheus metrics, and the per-request checks cost CPU",
+    )
     encode_memo_entries: int = Field(
         16_384, ge=0, description="raw values memoised per field by the encoder's fast path (0 = off)"
     )
