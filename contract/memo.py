@@ -87,15 +87,11 @@ class _FieldMemo:
             if kind is list:
                 all_str = set(map(type, chain.from_iterable(column))) <= {str}
                 keys = list(map(tuple, column)) if all_str else list(map(self.key, column))
-            try:
-                found = list(map(known.get, keys))
+            try:  # all hits: one pass, straight into the array (a miss's None stops it)
+                return np.fromiter(map(known.get, keys), dtype=np.intp, count=len(column))
             except TypeError:
-                raise _Fallback from None
-            if None in found:
-                found = [self.position(v) if p is None else p for p, v in zip(found, column, strict=True)]
-        else:
-            found = [self.position(v) for v in column]
-        return np.array(found, dtype=np.intp)
+                pass
+        return np.fromiter(map(self.position, column), dtype=np.intp, count=len(column))
 
     def clear(self) -> None:
         self.index.clear()
