@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from typing import Any
 
 import numpy as np
@@ -11,6 +11,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive
 
 from app.errors import NotReady, PayloadTooLarge
 from app.explain import Explainer
@@ -77,25 +78,37 @@ def state_of(request: Request) -> ServerState:
     return request.app.state.ctr
 
 
-def request_id(request: Request) -> str:
-    given = request.headers.get("x-request-id")
+def request_id(given: str | None) -> str:
+    """The client's ``x-request-id`` when it is sane, else a fresh random one (32 hex digits)."""
     if given and len(given) <= _MAX_REQUEST_ID and given.isprintable():
         return given
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # a uuid4's randomness without building a UUID object
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+class ClientGone(Exception):
+    """The client disconnected before its body arrived: there is nobody to answer."""
+
+
+async def receive_body(receive: Receive, limit: int, declared: str | None) -> bytes:
     """The request body, refusing (413) anything over ``limit`` bytes without buffering it all."""
-    declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body is {declared} bytes, the limit is {limit}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+        if not message.get("more_body", False):
+            if not chunks:
+                return chunk
+            chunks.append(chunk)
+            return b"".join(chunks)
         chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def ready_model(state: ServerState) -> ScoringModel:
@@ -112,8 +125,17 @@ def ready_model(state: ServerState) -> ScoringModel:
 )
 async def score(request: Request) -> Response:
     state = state_of(request)
-    rid = request_id(request)
-    body = await read_body(request, state.settings.max_body_bytes)
+    rid = request_id(request.headers.get("x-request-id"))
+    body = await receive_body(request.receive, state.settings.max_body_bytes, request.headers.get("content-length"))
+    return json_response(await score_json(state, body, rid), rid)
+
+
+def json_response(body: bytes, rid: str) -> Response:
+    return Response(body, media_type=JSON, headers={"x-request-id": rid})
+
+
+async def score_json(state: ServerState, body: bytes, rid: str) -> bytes:
+    """POST /v1/score from the raw body to the JSON answer; errors are raised (``app.errors``)."""
     model = ready_model(state)
     parsed = parse_score_request(body, model.encoder, state.settings.max_records)
     if parsed.n_rows >= state.settings.offload_rows:
@@ -123,7 +145,7 @@ async def score(request: Request) -> Response:
         scores = await run_in_threadpool(model.infer, rows, batch.values)
     else:
         started = time.perf_counter()
-        batch = parsed.encode(model.encoder)
+        batch = parsed.encode(model.fast_encoder)
         state.metrics.encode_seconds.observe(time.perf_counter() - started)
         rows = await model.store.gather(batch.ids)
         scores = _timed_infer(state, model, rows, batch.values)
@@ -134,8 +156,7 @@ async def score(request: Request) -> Response:
         records = parsed.as_records() if model.encoder.hashed else None  # hashed ids need raw values for names
         out["explanations"] = await _explain(state, Explainer.for_model(model), batch.ids, rows, batch.values,
                                              scores.logits, records=records)  # fmt: skip
-    return Response(orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON,
-                    headers={"x-request-id": rid})  # fmt: skip
+    return orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def _timed_infer(state: ServerState, model: ScoringModel, rows: np.ndarray, values: np.ndarray) -> Scores:
@@ -171,8 +192,13 @@ async def _explain(state: ServerState, explainer: Explainer, *rows_and_logits: A
 )
 async def rank_candidates(request: Request) -> Response:
     state = state_of(request)
-    rid = request_id(request)
-    body = await read_body(request, state.settings.max_body_bytes)
+    rid = request_id(request.headers.get("x-request-id"))
+    body = await receive_body(request.receive, state.settings.max_body_bytes, request.headers.get("content-length"))
+    return json_response(await rank_json(state, body, rid), rid)
+
+
+async def rank_json(state: ServerState, body: bytes, rid: str) -> bytes:
+    """POST /v1/rank from the raw body to the JSON answer; errors are raised (``app.errors``)."""
     model = ready_model(state)
     plan = plan_for(model, state.settings.rank_cache_size)
     parsed = parse_rank_request(body, plan, state.settings.max_candidates)
@@ -200,8 +226,7 @@ async def rank_candidates(request: Request) -> Response:
             records = [{**parsed.context, **parsed.candidates[i]} for i in keep.tolist()]
         out["explanations"] = await _explain(state, Explainer.for_model(model), ids, rows, values,
                                              ranked.logits[keep], indices=keep, records=records)  # fmt: skip
-    return Response(orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON,
-                    headers={"x-request-id": rid})  # fmt: skip
+    return orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 @router.get("/v1/model", summary="The active model: version, field schema, limits and offline metrics")

@@ -83,8 +83,24 @@ class StoreUnavailable(NotReady):
 
 def error_response(status: int, code: str, detail: str, field: str | None = None) -> Response:
     """The one error body: ``{"error", "detail", "field"}``."""
-    body = orjson.dumps({"error": code, "detail": detail, "field": field})
-    return Response(body, status_code=status, media_type="application/json")
+    return Response(error_body(code, detail, field), status_code=status, media_type="application/json")
+
+
+def error_body(code: str, detail: str, field: str | None = None) -> bytes:
+    return orjson.dumps({"error": code, "detail": detail, "field": field})
+
+
+def render_api_error(metrics: Metrics, exc: ApiError) -> tuple[int, bytes]:
+    """Status and body of one of our errors, counted; shared by FastAPI's handler and ``app.hot_path``."""
+    metrics.errors.labels(exc.code).inc()
+    return exc.status, error_body(exc.code, exc.detail, exc.field)
+
+
+def render_unexpected(metrics: Metrics, method: str, path: str, exc: Exception) -> tuple[int, bytes]:
+    """Log a bug in full; the client gets a generic 500 that echoes nothing of it."""
+    log.exception("unhandled error on %s %s", method, path, exc_info=exc)
+    metrics.errors.labels("internal").inc()
+    return 500, error_body("internal", "internal error; see the server log")
 
 
 def install_handlers(app: FastAPI, metrics: Metrics) -> None:
@@ -96,7 +112,8 @@ def install_handlers(app: FastAPI, metrics: Metrics) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> Response:
-        return respond(exc.status, exc.code, exc.detail, exc.field)
+        status, body = render_api_error(metrics, exc)
+        return Response(body, status_code=status, media_type="application/json")
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> Response:
@@ -111,5 +128,5 @@ def install_handlers(app: FastAPI, metrics: Metrics) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return respond(500, "internal", "internal error; see the server log")
+        status, body = render_unexpected(metrics, request.method, request.url.path, exc)
+        return Response(body, status_code=status, media_type="application/json")

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from app.api import router
 from app.errors import install_handlers
+from app.hot_path import HotPath
 from app.metrics import Metrics, MetricsMiddleware
 from app.runtime import tune_gc
 from app.scoring import ScoringModel
@@ -89,10 +90,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Real-time click probabilities from an FM trained with MixFM/SMFM augmentation.",
         version="0.1.0",
         lifespan=lifespan,
+        telemetry=None if settings.otel_telemetry else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.ctr = state
     app.include_router(router)
     install_handlers(app, state.metrics)
     endpoints = frozenset(route.path for route in router.routes if hasattr(route, "path"))
+    if settings.hot_path:
+        app.add_middleware(HotPath, state=state)  # inside the metrics middleware: still counted and timed
     app.add_middleware(MetricsMiddleware, metrics=state.metrics, endpoints=endpoints)
     return app

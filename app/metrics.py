@@ -7,6 +7,7 @@ land in prometheus_client's first default bucket (5 ms) and every percentile wou
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -115,6 +116,7 @@ class MetricsMiddleware:
         self.app = app
         self.metrics = metrics
         self.endpoints = endpoints
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -132,7 +134,20 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            path = scope["path"]
-            endpoint = path if path in self.endpoints else "other"
-            self.metrics.requests.labels(endpoint, scope["method"], str(status)).inc()
-            self.metrics.request_seconds.labels(endpoint).observe(time.perf_counter() - started)
+            key = (scope["path"], scope["method"], status)
+            children = self._children.get(key)
+            if children is None:
+                children = self._children_for(*key)
+            children[0].inc()
+            children[1].observe(time.perf_counter() - started)
+
+    def _children_for(self, path: str, method: str, status: int) -> tuple[Any, Any]:
+        """The labelled counter and histogram of one (endpoint, method, status); ``labels()`` costs µs."""
+        endpoint = path if path in self.endpoints else "other"
+        children = (
+            self.metrics.requests.labels(endpoint, method, str(status)),
+            self.metrics.request_seconds.labels(endpoint),
+        )
+        if endpoint != "other" and len(self._children) < 4096:  # a scanner's paths are not remembered
+            self._children[(path, method, status)] = children
+        return children

@@ -15,7 +15,8 @@ from typing import Any
 import orjson
 
 from app.errors import InvalidRequest, MalformedBody
-from contract.encoding import EncodedBatch, EncodingError, FeatureEncoder
+from contract.encoding import EncodedBatch, EncodingError
+from contract.memo import Encoder
 
 SCORE_KEYS = frozenset({"records", "columns", "report_oov", "explain"})
 
@@ -35,7 +36,7 @@ class ScoreRequest:
         assert self.columns is not None
         return [dict(zip(self.columns, row, strict=True)) for row in zip(*self.columns.values(), strict=True)]
 
-    def encode(self, encoder: FeatureEncoder) -> EncodedBatch:
+    def encode(self, encoder: Encoder) -> EncodedBatch:
         try:
             if self.records is not None:
                 return encoder.encode_records(self.records)
@@ -52,7 +53,7 @@ def load_json(body: bytes) -> Any:
         raise MalformedBody(f"request body is not valid JSON: {exc}") from None
 
 
-def parse_score_request(body: bytes, encoder: FeatureEncoder, max_records: int) -> ScoreRequest:
+def parse_score_request(body: bytes, encoder: Encoder, max_records: int) -> ScoreRequest:
     data = load_json(body)
     if not isinstance(data, dict):
         raise InvalidRequest("request body must be a JSON object")

@@ -23,7 +23,8 @@ import numpy as np
 from app.errors import InvalidRequest
 from app.payload import load_json
 from app.ranking import RankPlan
-from contract.encoding import EncodedBatch, EncodingError, FeatureEncoder
+from contract.encoding import EncodedBatch, EncodingError
+from contract.memo import Encoder
 
 RANK_KEYS = frozenset({"context", "candidates", "top_k", "explain"})
 
@@ -110,7 +111,7 @@ def _wrong_side(key: str, side: str, where: str) -> InvalidRequest:
     return InvalidRequest(f"{where}: is a {side} field; send it in {home}", key)
 
 
-def encode_context(request: RankRequest, plan: RankPlan, encoder: FeatureEncoder) -> tuple[np.ndarray, np.ndarray]:
+def encode_context(request: RankRequest, plan: RankPlan, encoder: Encoder) -> tuple[np.ndarray, np.ndarray]:
     """The context's ids and values on its own slots, (Mc,) each."""
     columns = {key: [value] for key, value in request.context.items()}
     try:
@@ -121,7 +122,7 @@ def encode_context(request: RankRequest, plan: RankPlan, encoder: FeatureEncoder
 
 
 def encode_candidates(
-    candidates: Sequence[Any], positions: np.ndarray, plan: RankPlan, encoder: FeatureEncoder
+    candidates: Sequence[Any], positions: np.ndarray, plan: RankPlan, encoder: Encoder
 ) -> EncodedBatch:
     """Validate and encode candidates column-wise on their own slots: ids and values (n, Mi)."""
     check_candidates(candidates, positions, plan)

@@ -42,7 +42,7 @@ async def rank(
     ``keep_encoded`` also returns every candidate's ids and values (for explanations); without it
     they are returned for the candidates that were not in the cache only.
     """
-    context_ids, context_values = encode_context(request, plan, model.encoder)
+    context_ids, context_values = encode_context(request, plan, model.fast_encoder)
     n, cache = request.n_candidates, plan.cache
     m_c, m_i = len(context_ids), len(plan.candidate_slots)
     entries = cache.lookup(request.candidates)
@@ -54,7 +54,7 @@ async def rank(
         if len(misses) >= offload_candidates:
             batch = await run_in_threadpool(encode_candidates, missed, misses, plan, model.encoder)
         else:
-            batch = encode_candidates(missed, misses, plan, model.encoder)
+            batch = encode_candidates(missed, misses, plan, model.fast_encoder)
         ids[misses], values[misses] = batch.ids, batch.values
         gather_ids = np.concatenate([context_ids, batch.ids.reshape(-1)])[None, :]  # (1, Mc + misses*Mi)
     rows = (await model.store.gather(gather_ids))[0]

@@ -20,6 +20,7 @@ from app.settings import Settings
 from app.store import EmbeddingStore, InMemoryStore
 from contract.artifact import Artifact, load_artifact
 from contract.encoding import EncodedBatch, FeatureEncoder
+from contract.memo import MemoEncoder
 
 log = logging.getLogger("app")
 
@@ -43,6 +44,8 @@ class ScoringModel:
     ) -> None:
         self.manifest = manifest  # the artifact's manifest.json
         self.encoder = encoder
+        # the event loop's encoder: same ids and values, memoised per raw value (contract/memo.py)
+        self.fast_encoder = MemoEncoder(encoder, settings.encode_memo_entries)
         self.store = store
         self.artifact = artifact  # None when served from Redis: there is no table or vocabulary here
         self.name = str(manifest["name"])

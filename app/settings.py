@@ -33,6 +33,17 @@ class Settings(BaseSettings):
     rank_cache_size: int = Field(
         50_000, ge=0, description="candidates whose terms /v1/rank keeps per model version (0 = no cache)"
     )
+    hot_path: bool = Field(
+        True, description="answer /v1/score and /v1/rank in a pure-ASGI front (same answers as the FastAPI routes)"
+    )
+    otel_telemetry: bool = Field(
+        False,
+        description="FastAPI's native OpenTelemetry (spans, metrics, logs to a configured OTel provider); "
+        "off by default: the server exports Prometheus metrics, and the per-request checks cost CPU",
+    )
+    encode_memo_entries: int = Field(
+        16_384, ge=0, description="raw values memoised per field by the encoder's fast path (0 = off)"
+    )
     explain_offload_rows: int = Field(32, ge=1, description="explanations of this many rows run off the event loop")
     gc_gen0_threshold: int = Field(
         10_000, ge=0, description="young-generation GC threshold after start-up (0 = Python's 700, no freeze)"

@@ -512,8 +512,7 @@ class FeatureEncoder:
         ``fields`` restricts encoding to some fields (e.g. one side of a ranking request): the slots
         of every other field keep their OOV id with value 0, so they add nothing to an FM score.
         """
-        ids = np.tile(self._template_ids, (n_rows, 1))
-        values = np.tile(self._template_values, (n_rows, 1))
+        ids, values = self.blank(n_rows)
         for field in self.fields if fields is None else fields:
             spec, s = field.spec, field.slot_start
             column = columns.get(spec.source)
@@ -536,6 +535,10 @@ class FeatureEncoder:
             ids[:, s] = feature
             values[:, s] = 1.0
         return EncodedBatch(ids, values)
+
+    def blank(self, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """(n_rows, M) ids and values of rows with every slot at its field's OOV id and value 0."""
+        return np.tile(self._template_ids, (n_rows, 1)), np.tile(self._template_values, (n_rows, 1))
 
     def _fill_multi(self, field: FieldEncoder, column: Sequence[Any], ids: np.ndarray, values: np.ndarray) -> None:
         spec, s, lookup = field.spec, field.slot_start, field.ids.__getitem__

@@ -1,0 +1,26 @@
+from load_tests.profile import stage_of, summarise
+
+SERVER = "main (a.py:1);run (uvicorn/server.py:9);__call__ (app/hot_path.py:70);score_json (app/api.py:130)"
+RAW = f"""\
+{SERVER};infer (app/scoring.py:88);run (onnxruntime/capi/x.py:406) 6
+{SERVER};encode (contract/memo.py:12) 3
+main (a.py:1);run (uvicorn/server.py:9);data_received (uvicorn/protocols/http/httptools_impl.py:174) 1
+"""
+
+
+def test_samples_go_to_their_innermost_stage():
+    assert stage_of(["x (uvicorn/a.py:1)", "y (app/api.py:2)", "z (contract/memo.py:3)"]) == "encoding (contract)"
+    assert stage_of(["x (uvicorn/a.py:1)", "y (app/api.py:2)"]) == "our handler (rest)"
+    assert stage_of(["x (elsewhere.py:1)"]) == "other"
+
+
+def test_summary_shares_sum_to_one_and_rank_own_time():
+    summary = summarise(RAW)
+    assert summary["samples"] == 10
+    assert summary["stages"] == {"inference (onnxruntime)": 0.6, "encoding (contract)": 0.3,
+                                 "HTTP server (uvicorn, asyncio)": 0.1}  # fmt: skip
+    assert summary["top_functions"][0] == {"function": "run (onnxruntime/capi/x.py)", "share": 0.6}
+
+
+def test_garbage_lines_are_skipped():
+    assert summarise("not a sample\n\n")["samples"] == 0
