@@ -36,6 +36,11 @@ class RecordingRun:
         return Scores(1 / (1 + np.exp(-logits)), logits)
 
 
+async def settle(*awaitables, return_exceptions: bool = False) -> list:
+    """gather, failing within 2 s: a waiter the batcher forgets must fail the test, not hang it."""
+    return await asyncio.wait_for(asyncio.gather(*awaitables, return_exceptions=return_exceptions), 2.0)
+
+
 def request(n: int, first: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """n rows (n, 2, 3) whose values sum to first, first+1, ...: each row's logit names it."""
     values = np.zeros((n, 2), np.float32)
@@ -76,7 +81,7 @@ def test_concurrent_requests_score_as_unbatched(model, run_loop):
 
     async def main():
         batcher = MicroBatcher(run, max_rows=64, max_delay_s=0.005, metrics=Metrics())
-        return await asyncio.gather(*(batcher.infer(r, v) for r, v in requests))
+        return await settle(*(batcher.infer(r, v) for r, v in requests))
 
     results = run_loop(main())
     assert runs == [sum(len(r) for r, _ in requests)]  # one merged run
@@ -110,8 +115,7 @@ def test_flush_by_size_never_exceeds_max_rows(run_loop):
     async def main():
         batcher = MicroBatcher(run, max_rows=4, max_delay_s=LONG)
         # 3 rows wait; 2 more would overflow, so the 3 run alone; 2 + 2 = 4 then runs at once
-        return await asyncio.wait_for(asyncio.gather(*(batcher.infer(*request(n, 10 * i)) for i, n in
-                                                       enumerate((3, 2, 2)))), 2.0)  # fmt: skip
+        return await settle(*(batcher.infer(*request(n, 10 * i)) for i, n in enumerate((3, 2, 2))))
 
     results = run_loop(main())
     assert run.sizes == [3, 4]
@@ -126,7 +130,7 @@ def test_flush_by_delay(run_loop):
     async def main():
         batcher = MicroBatcher(run, max_rows=1000, max_delay_s=delay)
         started = time.perf_counter()
-        first = await asyncio.gather(batcher.infer(*request(1)), batcher.infer(*request(2, 5)))
+        first = await settle(batcher.infer(*request(1)), batcher.infer(*request(2, 5)))
         waited = time.perf_counter() - started
         second = await batcher.infer(*request(1, 9))  # an empty queue again: a new timer
         return first, second, waited
@@ -144,7 +148,7 @@ def test_zero_delay_merges_requests_of_one_loop_turn(run_loop):
 
     async def main():
         batcher = MicroBatcher(run, max_rows=100, max_delay_s=0.0)
-        return await asyncio.gather(*(batcher.infer(*request(2, 10 * i)) for i in range(3)))
+        return await settle(*(batcher.infer(*request(2, 10 * i)) for i in range(3)))
 
     run_loop(main())
     assert run.sizes == [6]
@@ -174,7 +178,7 @@ def test_an_exception_reaches_every_waiter_and_the_next_batch_runs(run_loop):
 
     async def main():
         batcher = MicroBatcher(run, max_rows=100, max_delay_s=0.005)
-        failed = await asyncio.gather(*(batcher.infer(*request(n)) for n in (1, 2, 3)), return_exceptions=True)
+        failed = await settle(*(batcher.infer(*request(n)) for n in (1, 2, 3)), return_exceptions=True)
         after = await batcher.infer(*request(2, 7))
         return failed, after
 
@@ -192,7 +196,7 @@ def test_a_cancelled_waiter_does_not_disturb_the_others(run_loop):
         tasks = [asyncio.ensure_future(batcher.infer(*request(n, 10 * i))) for i, n in enumerate((1, 2, 3))]
         await asyncio.sleep(0)  # all three queued
         tasks[1].cancel()
-        return await asyncio.gather(*tasks, return_exceptions=True)
+        return await settle(*tasks, return_exceptions=True)
 
     first, cancelled, third = run_loop(main())
     assert isinstance(cancelled, asyncio.CancelledError)
@@ -211,7 +215,7 @@ def test_close_scores_the_queue_and_leaves_no_timer_or_task(run_loop):
         assert batcher._timer is not None
         batcher.close()
         assert batcher._timer is None
-        done = await asyncio.wait_for(asyncio.gather(*waiting), 1.0)
+        done = await settle(*waiting)
         later = await asyncio.wait_for(batcher.infer(*request(1, 50)), 1.0)  # after close: unbatched, at once
         assert asyncio.all_tasks() == {asyncio.current_task()}
         return done, later
@@ -228,7 +232,7 @@ def test_metrics_record_queue_time_rows_and_runs():
 
     async def main():
         batcher = MicroBatcher(RecordingRun(), max_rows=100, max_delay_s=0.01, metrics=metrics)
-        await asyncio.gather(*(batcher.infer(*request(n)) for n in (1, 2, 3)))
+        await settle(*(batcher.infer(*request(n)) for n in (1, 2, 3)))
 
     asyncio.run(main())
     sample = metrics.registry.get_sample_value
@@ -249,7 +253,7 @@ def test_http_concurrent_scores_match_the_unbatched_server(artifact_path, sample
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-                replies = await asyncio.gather(*(http.post("/v1/score", json=body) for body in bodies))
+                replies = await settle(*(http.post("/v1/score", json=body) for body in bodies))
                 exposition = (await http.get("/metrics")).text
         return replies, exposition
 
