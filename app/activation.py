@@ -90,7 +90,7 @@ async def read_version(
     try:
         model = await asyncio.to_thread(  # building an onnxruntime session takes milliseconds
             ScoringModel, manifest=manifest["artifact"], encoder=encoder, store=store, onnx_model=onnx,
-            settings=settings,
+            settings=settings, metrics=state.metrics,
         )  # fmt: skip
         await model.warm_up()
     except StoreUnavailable:
@@ -218,7 +218,7 @@ class RedisActivation:
     async def _load_fallback(self) -> None:
         fallback = self.settings.redis_fallback_dir
         try:
-            model = await asyncio.to_thread(ScoringModel.load, self.settings, fallback)
+            model = await asyncio.to_thread(ScoringModel.load, self.settings, fallback, self.state.metrics)
             await model.warm_up()
         except Exception as exc:
             log.error("fallback artifact %s not loaded: %s", fallback, exc)

@@ -148,7 +148,10 @@ async def score_json(state: ServerState, body: bytes, rid: str) -> bytes:
         batch = parsed.encode(model.fast_encoder)
         state.metrics.encode_seconds.observe(time.perf_counter() - started)
         rows = await model.store.gather(batch.ids)
-        scores = _timed_infer(state, model, rows, batch.values)
+        if model.batcher is not None:  # CTR_MICROBATCH_MAX_ROWS: share one run with concurrent requests
+            scores = await model.batcher.infer(rows, batch.values)
+        else:
+            scores = _timed_infer(state, model, rows, batch.values)
     state.metrics.scored_rows.inc(parsed.n_rows)
     state.metrics.rows_per_request.observe(parsed.n_rows)
     out = _score_body(model, rid, scores, parsed, batch)

@@ -25,7 +25,7 @@ log = logging.getLogger("app")
 async def load_model(state: ServerState) -> bool:
     """Load, warm up and install the configured model; on failure record why and return False."""
     try:
-        model = await asyncio.to_thread(ScoringModel.load, state.settings)
+        model = await asyncio.to_thread(ScoringModel.load, state.settings, metrics=state.metrics)
         await model.warm_up()
     except Exception as exc:  # any failure leaves the server up and not ready, with the reason
         state.not_ready_reason = f"{type(exc).__name__}: {exc}"

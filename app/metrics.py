@@ -21,6 +21,10 @@ REDIS_BUCKETS = (
     0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0004, 0.0005, 0.00075, 0.001, 0.0015, 0.0025,
     0.005, 0.01, 0.025, 0.1, 0.5, 2.5,
 )  # fmt: skip
+# Micro-batch queueing is bounded by CTR_MICROBATCH_MAX_DELAY_US (default 200 µs): 10 µs resolution.
+QUEUE_BUCKETS = (
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.001, 0.0025, 0.01, 0.1,
+)  # fmt: skip
 REDIS_ERROR_KINDS = ("timeout", "connection", "auth", "response", "cluster", "other", "version_missing")
 REFUSAL_REASONS = ("missing", "incomplete", "corrupt", "incompatible")
 ROWS_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 16384, 65536)
@@ -41,8 +45,8 @@ class Metrics:
             buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.inference_seconds = Histogram(
-            "ctr_inference_duration_seconds", "onnxruntime run() time per request", buckets=LATENCY_BUCKETS,
-            registry=r,
+            "ctr_inference_duration_seconds", "onnxruntime run() time per request (per merged run if micro-batched)",
+            buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.encode_seconds = Histogram(
             "ctr_encode_duration_seconds", "Raw records to feature ids, per request", buckets=LATENCY_BUCKETS,
@@ -60,6 +64,14 @@ class Metrics:
             "ctr_rank_cache_lookups_total", "/v1/rank candidate cache lookups by result (hit, miss)", ["result"],
             registry=r,
         )  # fmt: skip
+        self.microbatch_queue_seconds = Histogram(
+            "ctr_microbatch_queue_duration_seconds", "Time a /v1/score request waits for its micro-batch to run",
+            buckets=QUEUE_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.microbatch_rows = Histogram(
+            "ctr_microbatch_rows", "Rows per merged micro-batch run", buckets=ROWS_BUCKETS, registry=r
+        )
+        self.microbatch_runs = Counter("ctr_microbatch_runs_total", "Merged micro-batch runs", registry=r)
         self.errors = Counter("ctr_request_errors_total", "Error responses by code", ["code"], registry=r)
         self.model_info = Gauge("ctr_model_info", "The loaded model (value 1)", ["name", "version"], registry=r)
         self.model_ready = Gauge("ctr_model_ready", "1 when a model is loaded and warmed", registry=r)

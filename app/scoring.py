@@ -11,16 +11,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
 
+from app.metrics import Metrics
 from app.settings import Settings
 from app.store import EmbeddingStore, InMemoryStore
 from contract.artifact import Artifact, load_artifact
 from contract.encoding import EncodedBatch, FeatureEncoder
 from contract.memo import MemoEncoder
+
+if TYPE_CHECKING:
+    from app.microbatch import MicroBatcher
 
 log = logging.getLogger("app")
 
@@ -41,6 +45,7 @@ class ScoringModel:
         onnx_model: bytes | Path,
         settings: Settings,
         artifact: Artifact | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.manifest = manifest  # the artifact's manifest.json
         self.encoder = encoder
@@ -59,9 +64,15 @@ class ScoringModel:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         source = str(onnx_model) if isinstance(onnx_model, Path) else onnx_model
         self.session = ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
+        self.batcher: MicroBatcher | None = None  # merges concurrent /v1/score runs (CTR_MICROBATCH_MAX_ROWS)
+        if settings.microbatch_max_rows > 0:
+            from app.microbatch import MicroBatcher  # imported here: it imports Scores from this module
+
+            delay = settings.microbatch_max_delay_us / 1e6
+            self.batcher = MicroBatcher(self.infer, settings.microbatch_max_rows, delay, metrics)
 
     @classmethod
-    def from_artifact(cls, artifact: Artifact, settings: Settings) -> ScoringModel:
+    def from_artifact(cls, artifact: Artifact, settings: Settings, metrics: Metrics | None = None) -> ScoringModel:
         return cls(
             manifest=artifact.manifest,
             encoder=artifact.encoder,
@@ -69,13 +80,14 @@ class ScoringModel:
             onnx_model=artifact.onnx_path,
             settings=settings,
             artifact=artifact,
+            metrics=metrics,
         )
 
     @classmethod
-    def load(cls, settings: Settings, model_dir: Path | None = None) -> ScoringModel:
+    def load(cls, settings: Settings, model_dir: Path | None = None, metrics: Metrics | None = None) -> ScoringModel:
         """Load the configured artifact (verifying its checksums) with the in-process store."""
         artifact = load_artifact(model_dir or settings.model_dir, None if model_dir else settings.model_version)
-        model = cls.from_artifact(artifact, settings)
+        model = cls.from_artifact(artifact, settings, metrics)
         log.info("loaded model %s version %s from %s", model.name, model.version, artifact.path)
         return model
 
@@ -97,4 +109,6 @@ class ScoringModel:
             raise RuntimeError("warm-up produced non-finite scores")
 
     async def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()  # queued requests are scored before the store goes
         await self.store.close()

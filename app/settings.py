@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     gc_gen0_threshold: int = Field(
         10_000, ge=0, description="young-generation GC threshold after start-up (0 = Python's 700, no freeze)"
     )
+    microbatch_max_rows: int = Field(
+        0, ge=0, description="merge concurrent small /v1/score requests into runs of up to this many rows (0 = off)"
+    )
+    microbatch_max_delay_us: int = Field(
+        200, ge=0, description="longest a request waits for others to join its run (with CTR_MICROBATCH_MAX_ROWS)"
+    )
     ort_intra_threads: int = Field(1, ge=0, description="onnxruntime intra-op threads (0 = its default)")
     load_retry_seconds: float = Field(5.0, gt=0, description="retry interval while no model could be loaded")
 
