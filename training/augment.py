@@ -10,6 +10,7 @@ What each function restates from the authors' code (``Daftstone/SMFM``) is in do
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -184,28 +185,60 @@ def select_by_saliency(
     alpha: float = 0.5,
     mode: str = "signed",
     merge: bool = True,
+    phases: dict[str, float] | None = None,
 ) -> Tensors:
     """SMFM: draw ``candidates`` random mixes per first parent, keep the most salient under the current
     model (:func:`saliency`), and return those ratio·N mixed rows, (ratio·N, 2M).
 
     Saliency only selects: λ and the features of the kept mix are untouched (paper-spec §SMFM 5).
     Candidates are scored in chunks so the gathered rows stay bounded; only the kept mixes are built.
+    ``phases``, when given, receives the seconds of the scoring pass under "saliency" (building and
+    scoring the candidate mixes: the part of SMFM that MixFM does not pay).
     """
     pairs = candidate_pairs(len(data), candidates, ratio, alpha, generator)
+    started = time.perf_counter()
     scores = torch.empty(len(pairs))
     for start in range(0, len(pairs), SALIENCY_CHUNK):
         sl = slice(start, start + SALIENCY_CHUNK)
         chunk = Pairs(pairs.first[sl], pairs.second[sl], pairs.lam[sl])
         scores[sl] = saliency(model, mix_pairs(data, chunk, merge), mode)
+    if phases is not None:
+        phases["saliency"] = phases.get("saliency", 0.0) + time.perf_counter() - started
     return mix_pairs(data, keep_most_salient(pairs, scores, candidates), merge)
 
 
-def epoch_data(config: TrainConfig, data: Tensors, model: FactorizationMachine, generator: torch.Generator) -> Tensors:
+def epoch_data(
+    config: TrainConfig,
+    data: Tensors,
+    model: FactorizationMachine,
+    generator: torch.Generator,
+    phases: dict[str, float] | None = None,
+) -> Tensors:
     """The rows one epoch trains on (the loop shuffles them).
 
     ``none``: the N rows. ``copy``: N + r·N rows (M slots). ``mixfm``/``smfm``: r·N mixed or selected
     rows + the N originals padded to 2M slots, pooled into one unweighted mean loss (no auxiliary loss).
+    ``phases``, when given, receives seconds under "mix" (drawing, copying, mixing, pooling) and
+    "saliency" (SMFM's candidate scoring; 0 for the other methods).
     """
+    started = time.perf_counter()
+    timed: dict[str, float] = {"saliency": 0.0}
+    rows = _epoch_rows(config, data, model, generator, timed)
+    if phases is not None:
+        phases["saliency"] = timed["saliency"]
+        # No augmentation is no mixing: not the microseconds of the call that returns the rows as they are.
+        mixing = config.augment != "none"
+        phases["mix"] = time.perf_counter() - started - timed["saliency"] if mixing else 0.0
+    return rows
+
+
+def _epoch_rows(
+    config: TrainConfig,
+    data: Tensors,
+    model: FactorizationMachine,
+    generator: torch.Generator,
+    phases: dict[str, float],
+) -> Tensors:
     if config.augment == "none":
         return data
     if config.augment == "copy":
@@ -215,7 +248,7 @@ def epoch_data(config: TrainConfig, data: Tensors, model: FactorizationMachine, 
     elif config.augment == "smfm":
         mixed = select_by_saliency(
             data, model, generator, config.candidates, config.mix_ratio, config.mix_alpha, config.saliency,
-            config.mix_merge,
+            config.mix_merge, phases,
         )  # fmt: skip
     else:
         raise ValueError(f"unknown augmentation {config.augment!r}")

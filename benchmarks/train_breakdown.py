@@ -1,0 +1,278 @@
+"""Where a training epoch's time goes, per method, on MovieLens-100k (issue 6: training throughput).
+
+    .venv/bin/python -m benchmarks.train_breakdown --out reports/train_breakdown.json
+    .venv/bin/python -m benchmarks.train_breakdown --out reports/train_breakdown.json \\
+        --before reports/train_breakdown_before.json          # adds a before/after comparison
+
+Runs the real trainer (``training.train.train``: the code ``ctr train`` runs, nothing re-implemented) for
+FM, CopyFM, MixFM and SMFM with the default settings, one torch thread, methods interleaved within each
+repeat (the machine is shared: interleaving spreads a disturbance over all methods), and reads the
+per-epoch phase seconds the trainer itself logs (time.perf_counter around each phase; CPU only, so no
+device sync is needed). The first epoch of each run warms allocators and caches and is not counted.
+
+Phases (``training.train.PHASES``, grouped): data (the epoch's permutation gather + batch slicing),
+mix (drawing/copying/mixing rows and pooling them with the originals), saliency (SMFM's scoring of its
+candidate mixes: a closed-form, forward-only gradient, no autograd pass), forward (gather + FM + loss),
+backward (zero_grad + autograd backward), step (Adam), metric (the per-step running loss) and eval
+(the per-epoch validation AUC/log loss); "other" is the epoch's wall time not inside any phase
+(scheduler, loop overhead). Per method: median over repeats of the mean over timed epochs.
+
+Writes ``<out>.json``, ``<out>.md`` (tables) and ``<out>.png`` (stacked bars). About 2 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from training.augment import Tensors
+from training.config import PRESETS, TrainConfig
+from training.train import PHASES, train
+
+ROOT = Path(__file__).resolve().parents[1]
+METHODS = {"fm": "none", "copyfm": "copy", "mixfm": "mixfm", "smfm": "smfm"}
+LABELS = {"fm": "FM", "copyfm": "CopyFM", "mixfm": "MixFM", "smfm": "SMFM"}
+# Report phase -> the trainer's phases it sums; "other" is added as the remainder of the epoch.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "data": ("shuffle", "batch"),
+    "mix": ("mix",),
+    "saliency": ("saliency",),
+    "forward": ("forward",),
+    "backward": ("backward",),
+    "step": ("step",),
+    "metric": ("metric",),
+    "eval": ("eval",),
+}
+REPORT_PHASES = (*GROUPS, "other")
+assert {p for group in GROUPS.values() for p in group} == set(PHASES), "every trainer phase is reported once"
+
+
+def epoch_breakdown(record: dict[str, Any]) -> dict[str, float]:
+    """Seconds per report phase of one epoch record of the trainer's history; "other" = the unmeasured rest."""
+    out = {name: sum(record[f"{p}_seconds"] for p in phases) for name, phases in GROUPS.items()}
+    out["other"] = record["epoch_seconds"] - sum(out.values())
+    return out
+
+
+def measure(
+    config: TrainConfig, train_data: Tensors, validation: Tensors, num_features: int, warmup: int = 1
+) -> dict[str, Any]:
+    """Train ``config.epochs`` epochs with the trainer and average its phase log over the epochs after
+    ``warmup``: seconds per phase, the epoch's wall time, rows and training samples/s (eval excluded)."""
+    config = config.replace(patience=config.epochs + 1)  # early stopping must not cut the timed epochs
+    history = train(config, train_data, validation, num_features, progress=False).history[warmup:]
+    if not history:
+        raise ValueError(f"no timed epoch: epochs={config.epochs} <= warmup={warmup}")
+    phases = {p: float(np.mean([epoch_breakdown(h)[p] for h in history])) for p in REPORT_PHASES}
+    return {
+        "phases": phases,
+        "epoch_seconds": float(np.mean([h["epoch_seconds"] for h in history])),
+        "train_seconds": float(np.mean([h["seconds"] for h in history])),
+        "rows": int(history[0]["rows"]),
+        "samples_per_s": float(np.mean([h["rows"] / h["seconds"] for h in history])),
+    }
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over repeats; shares are of the sum of the phase medians (so they add up to 1)."""
+    phases = {p: float(np.median([r["phases"][p] for r in runs])) for p in REPORT_PHASES}
+    total = sum(phases.values())
+    train_seconds = float(np.median([r["train_seconds"] for r in runs]))
+    return {
+        "rows": runs[0]["rows"],
+        "seconds_per_epoch": phases,
+        "share": {p: s / total for p, s in phases.items()},
+        "epoch_seconds": float(np.median([r["epoch_seconds"] for r in runs])),
+        "train_seconds": train_seconds,
+        "samples_per_s": float(np.median([r["samples_per_s"] for r in runs])),
+        "repeats": len(runs),
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from training.experiments.datasets import load
+
+    torch.set_num_threads(args.threads)
+    data = load(args.dataset)
+    base = PRESETS["default"].replace(epochs=args.warmup + args.epochs, threads=args.threads)
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in args.methods}
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    for repeat in range(args.repeats):
+        for method in args.methods:
+            config = base.replace(augment=METHODS[method], seed=repeat)
+            runs[method].append(measure(config, data.train, data.validation, data.num_features, args.warmup))
+            print(
+                f"repeat {repeat + 1}/{args.repeats} {method:7s} {runs[method][-1]['samples_per_s']:>12,.0f} samples/s"
+            )
+    return {
+        "command": "python -m benchmarks.train_breakdown " + " ".join(_argv(args)),
+        "dataset": args.dataset,
+        "train_rows": len(data.train),
+        "slots": int(data.train.ids.shape[1]),
+        "features": data.num_features,
+        "config": base.to_dict(),
+        "timed_epochs": args.epochs,
+        "warmup_epochs": args.warmup,
+        "phases": {name: list(group) for name, group in GROUPS.items()} | {"other": []},
+        "methods": {m: summarise(rs) for m, rs in runs.items()},
+        "runs": runs,
+        "machine": {
+            "cpus": os.cpu_count(), "threads": args.threads, "torch": torch.__version__,
+            "python": platform.python_version(), "load_average_1m_before": load_before,
+            "load_average_1m_after": os.getloadavg()[0], "wall_seconds": round(time.perf_counter() - started, 1),
+            "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": _commit(),
+        },
+    }  # fmt: skip
+
+
+def markdown(result: dict[str, Any], before: dict[str, Any] | None) -> str:
+    m = result["machine"]
+    lines = [
+        "# Training cost breakdown (issue 6)",
+        "",
+        f"Command: `{result['command']}` (commit {m['commit']}, {m['when']}). Dataset {result['dataset']}: "
+        f"{result['train_rows']:,} training rows, {result['slots']} slots, {result['features']:,} features; "
+        f"default settings (batch {result['config']['batch_size']}, K = {result['config']['dim']}), "
+        f"{m['threads']} torch thread(s), {m['cpus']} CPUs shared with other jobs (1-min load average "
+        f"{m['load_average_1m_before']:.1f} before, {m['load_average_1m_after']:.1f} after). Seconds per epoch: "
+        f"median over {next(iter(result['methods'].values()))['repeats']} interleaved repeats of the mean over "
+        f"{result['timed_epochs']} timed epochs (after {result['warmup_epochs']} warm-up epoch). Samples/s = "
+        "training rows per epoch / (augmentation + training seconds), the validation pass excluded.",
+        "",
+        "| method | rows/epoch | " + " | ".join(REPORT_PHASES) + " | epoch s | samples/s |",
+        "|---|---|" + "---|" * (len(REPORT_PHASES) + 2),
+    ]
+    for method, s in result["methods"].items():
+        cells = " | ".join(f"{s['seconds_per_epoch'][p]:.3f} ({100 * s['share'][p]:.0f}%)" for p in REPORT_PHASES)
+        lines.append(
+            f"| {LABELS[method]} | {s['rows']:,} | {cells} | {s['epoch_seconds']:.3f} | {s['samples_per_s']:,.0f} |"
+        )
+    lines += ["", "Cells: seconds per epoch (share of the epoch). " + _phase_legend()]
+    if before:
+        b = before["machine"]
+        lines += [
+            "",
+            "## Before and after",
+            "",
+            f"Before: commit {b['commit']} ({b['when']}, load average {b['load_average_1m_before']:.1f} / "
+            f"{b['load_average_1m_after']:.1f}); after: this run. Same command and settings.",
+            "",
+            "| method | phase | before s/epoch | after s/epoch | × faster |",
+            "|---|---|---|---|---|",
+        ]
+        for method, s in result["methods"].items():
+            if method not in before["methods"]:
+                continue
+            old = before["methods"][method]
+            for p in REPORT_PHASES:
+                o, n = old["seconds_per_epoch"][p], s["seconds_per_epoch"][p]
+                if max(o, n) >= 0.001:
+                    ratio = f"{o / n:.2f}" if n > 0 and o > 0 else "-"
+                    lines.append(f"| {LABELS[method]} | {p} | {o:.3f} | {n:.3f} | {ratio} |")
+            lines.append(
+                f"| {LABELS[method]} | **epoch** | {old['epoch_seconds']:.3f} | {s['epoch_seconds']:.3f} | "
+                f"{old['epoch_seconds'] / s['epoch_seconds']:.2f} |"
+            )
+            lines.append(
+                f"| {LABELS[method]} | **samples/s** | {old['samples_per_s']:,.0f} | {s['samples_per_s']:,.0f} | "
+                f"{s['samples_per_s'] / old['samples_per_s']:.2f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: dict[str, Any], before: dict[str, Any] | None, path: Path) -> None:
+    """Stacked horizontal bars: seconds per epoch by phase, one bar per method (and per before/after)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bars: list[tuple[str, dict[str, float]]] = []
+    for method, s in result["methods"].items():
+        if before and method in before["methods"]:
+            bars.append((f"{LABELS[method]} before", before["methods"][method]["seconds_per_epoch"]))
+            bars.append((f"{LABELS[method]} after", s["seconds_per_epoch"]))
+        else:
+            bars.append((LABELS[method], s["seconds_per_epoch"]))
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(bars) + 1.6))
+    colors = plt.get_cmap("tab10").colors
+    left = np.zeros(len(bars))
+    for i, phase in enumerate(REPORT_PHASES):
+        widths = np.array([max(b[phase], 0.0) for _, b in bars])
+        ax.barh([name for name, _ in bars], widths, left=left, color=colors[i % len(colors)], label=phase)
+        left += widths
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds per epoch")
+    ax.set_title(f"Training epoch by phase, {result['dataset']} ({result['machine']['threads']} thread)")
+    ax.legend(ncol=5, fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _phase_legend() -> str:
+    return (
+        "data = permutation gather + batch slicing; mix = drawing, copying, mixing and pooling rows; saliency = "
+        "SMFM's candidate scoring (closed-form input gradient, forward-only); forward = gather + FM + loss; "
+        "backward = zero_grad + autograd backward; step = Adam; metric = running loss; eval = validation "
+        "AUC/log loss; other = the rest of the epoch's wall time."
+    )
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "training"], cwd=ROOT, capture_output=True,
+                               text=True).stdout.strip()  # fmt: skip
+        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else "unknown"
+    except OSError:
+        return "unknown"
+
+
+def _argv(args: argparse.Namespace) -> list[str]:
+    parts = ["--out", str(args.out), "--repeats", str(args.repeats), "--epochs", str(args.epochs)]
+    if args.before:
+        parts += ["--before", str(args.before)]
+    return parts
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("reports/train_breakdown.json"),
+                        help="JSON path; the .md and .png are written next to it")  # fmt: skip
+    parser.add_argument("--dataset", default="ml100k", help="a name of training/experiments/datasets.py")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats per method (median)")
+    parser.add_argument("--epochs", type=int, default=2, help="timed epochs per run")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed first epochs per run")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--before", type=Path, help="an earlier JSON of this benchmark to compare with")
+    args = parser.parse_args(argv)
+    if args.repeats < 1 or args.epochs < 1 or args.warmup < 0:
+        parser.error("--repeats and --epochs must be >= 1, --warmup >= 0")
+
+    result = run(args)
+    before = json.loads(args.before.read_text()) if args.before else None
+    if before:
+        result["before"] = {"file": str(args.before), "commit": before["machine"]["commit"],
+                            "methods": before["methods"]}  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    text = markdown(result, before)
+    args.out.with_suffix(".md").write_text(text)
+    plot(result, before, args.out.with_suffix(".png"))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
