@@ -79,6 +79,7 @@ def measure(
         "train_seconds": float(np.mean([h["seconds"] for h in history])),
         "rows": int(history[0]["rows"]),
         "samples_per_s": float(np.mean([h["rows"] / h["seconds"] for h in history])),
+        "val_auc": float(history[-1]["val_auc"]),  # after the last epoch: a speed-up must not change results
     }
 
 
@@ -94,6 +95,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "epoch_seconds": float(np.median([r["epoch_seconds"] for r in runs])),
         "train_seconds": train_seconds,
         "samples_per_s": float(np.median([r["samples_per_s"] for r in runs])),
+        "val_auc": [r["val_auc"] for r in runs],  # one per repeat; repeat i trains with seed i
         "repeats": len(runs),
     }
 
@@ -147,15 +149,17 @@ def markdown(result: dict[str, Any], before: dict[str, Any] | None) -> str:
         f"{m['load_average_1m_before']:.1f} before, {m['load_average_1m_after']:.1f} after). Seconds per epoch: "
         f"median over {next(iter(result['methods'].values()))['repeats']} interleaved repeats of the mean over "
         f"{result['timed_epochs']} timed epochs (after {result['warmup_epochs']} warm-up epoch). Samples/s = "
-        "training rows per epoch / (augmentation + training seconds), the validation pass excluded.",
+        "training rows per epoch / (augmentation + training seconds), the validation pass excluded. "
+        "Val AUC: validation AUC after the last epoch, mean ± std over the repeats (seed = repeat).",
         "",
-        "| method | rows/epoch | " + " | ".join(REPORT_PHASES) + " | epoch s | samples/s |",
-        "|---|---|" + "---|" * (len(REPORT_PHASES) + 2),
+        "| method | rows/epoch | " + " | ".join(REPORT_PHASES) + " | epoch s | samples/s | val AUC |",
+        "|---|---|" + "---|" * (len(REPORT_PHASES) + 3),
     ]
     for method, s in result["methods"].items():
         cells = " | ".join(f"{s['seconds_per_epoch'][p]:.3f} ({100 * s['share'][p]:.0f}%)" for p in REPORT_PHASES)
         lines.append(
-            f"| {LABELS[method]} | {s['rows']:,} | {cells} | {s['epoch_seconds']:.3f} | {s['samples_per_s']:,.0f} |"
+            f"| {LABELS[method]} | {s['rows']:,} | {cells} | {s['epoch_seconds']:.3f} | {s['samples_per_s']:,.0f} | "
+            f"{_mean_std(s['val_auc'])} |"
         )
     lines += ["", "Cells: seconds per epoch (share of the epoch). " + _phase_legend()]
     if before:
@@ -187,6 +191,20 @@ def markdown(result: dict[str, Any], before: dict[str, Any] | None) -> str:
                 f"| {LABELS[method]} | **samples/s** | {old['samples_per_s']:,.0f} | {s['samples_per_s']:,.0f} | "
                 f"{s['samples_per_s'] / old['samples_per_s']:.2f} |"
             )
+        lines += [
+            "",
+            "Validation AUC after the last epoch, before and after, same seeds (a speed-up may change float",
+            "rounding, and through it which of two near-tied SMFM candidates is kept; not the results):",
+            "",
+            "| method | before | after | mean paired difference (after − before) |",
+            "|---|---|---|---|",
+        ]
+        for method, s in result["methods"].items():
+            if "val_auc" in before["methods"].get(method, {}):
+                old_auc, new_auc = before["methods"][method]["val_auc"], s["val_auc"]
+                diff = np.subtract(new_auc[: len(old_auc)], old_auc[: len(new_auc)])
+                lines.append(f"| {LABELS[method]} | {_mean_std(old_auc)} | {_mean_std(new_auc)} | "
+                             f"{diff.mean():+.5f} (max abs {np.abs(diff).max():.5f}) |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -218,6 +236,10 @@ def plot(result: dict[str, Any], before: dict[str, Any] | None, path: Path) -> N
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _mean_std(values: list[float]) -> str:
+    return f"{np.mean(values):.4f} ± {np.std(values, ddof=1) if len(values) > 1 else 0.0:.4f}"
 
 
 def _phase_legend() -> str:

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from training.augment import Tensors, epoch_data
 from training.config import TrainConfig
 from training.metrics import auc, log_loss
-from training.model import FactorizationMachine, fm_logit
+from training.model import FactorizationMachine, fm_logit_and_penalty
 
 SPARSE_ABOVE = 100_000  # vocabulary rows above which sparse gradients + SparseAdam win
 # Where an epoch's time goes, in order; each is logged per epoch as "<phase>_seconds" (docs/training_perf.md).
@@ -194,12 +194,10 @@ def batch_objective(
     as plain L2 on gathered rows for one-hot slots (x = 1), nothing for padding (x = 0), and the
     authors' ``l2_loss(nonzero_embeddings)`` form for mixed rows (docs/smfm.md).
     """
-    rows = model.rows(ids)  # (B, M, K+1)
-    logits = fm_logit(rows, values, model.bias)  # (B,)
+    logits, penalty = fm_logit_and_penalty(model.rows(ids), values, model.bias)  # (B,), scalar
     loss = F.binary_cross_entropy_with_logits(logits, labels)
     if not l2:
         return loss.detach(), loss
-    penalty = (rows.pow(2).sum(-1) * values.pow(2)).sum()
     return loss.detach(), loss + l2 * penalty / len(labels)
 
 
