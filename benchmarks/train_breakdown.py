@@ -111,8 +111,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     for repeat in range(args.repeats):
         for method in args.methods:
-            config = base.replace(augment=METHODS[method], seed=repeat)
-            runs[method].append(measure(config, data.train, data.validation, data.num_features, args.warmup))
+            config = base.replace(augment=METHODS[method], seed=args.seed + repeat)
+            run = measure(config, data.train, data.validation, data.num_features, args.warmup)
+            runs[method].append({"seed": config.seed, **run})
             print(
                 f"repeat {repeat + 1}/{args.repeats} {method:7s} {runs[method][-1]['samples_per_s']:>12,.0f} samples/s"
             )
@@ -137,18 +138,44 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def combine(parts: list[dict[str, Any]], command: str) -> dict[str, Any]:
+    """One result from several runs of this benchmark (e.g. one-repeat runs alternated with another
+    version of the code, see benchmarks/train_breakdown_ab.sh): their runs pooled, then summarised."""
+    first = parts[0]
+    same = ("dataset", "config", "timed_epochs", "warmup_epochs")
+    if any(p[k] != first[k] for p in parts for k in same):
+        raise ValueError(f"parts differ in {same}: not one measurement")
+    runs = {m: [r for p in parts for r in p["runs"].get(m, [])] for m in first["runs"]}
+    machines = [p["machine"] for p in parts]
+    commits = sorted({m["commit"] for m in machines})
+    return {
+        **{k: v for k, v in first.items() if k not in ("runs", "methods", "machine", "command", "before")},
+        "command": command,
+        "parts": [p["command"] for p in parts],
+        "methods": {m: summarise(rs) for m, rs in runs.items()},
+        "runs": runs,
+        "machine": {
+            **{k: first["machine"][k] for k in ("cpus", "threads", "torch", "python")},
+            "load_average_1m_before": min(m["load_average_1m_before"] for m in machines),
+            "load_average_1m_after": max(m["load_average_1m_after"] for m in machines),
+            "wall_seconds": round(sum(m["wall_seconds"] for m in machines), 1),
+            "when": f"{machines[0]['when']} to {machines[-1]['when']}", "commit": "+".join(commits),
+        },
+    }  # fmt: skip
+
+
 def markdown(result: dict[str, Any], before: dict[str, Any] | None) -> str:
     m = result["machine"]
     lines = [
         "# Training cost breakdown (issue 6)",
         "",
-        f"Command: `{result['command']}` (commit {m['commit']}, {m['when']}). Dataset {result['dataset']}: "
+        f"Command: `{_produced_by(result)}` (commit {m['commit']}, {m['when']}). Dataset {result['dataset']}: "
         f"{result['train_rows']:,} training rows, {result['slots']} slots, {result['features']:,} features; "
         f"default settings (batch {result['config']['batch_size']}, K = {result['config']['dim']}), "
         f"{m['threads']} torch thread(s), {m['cpus']} CPUs shared with other jobs (1-min load average "
         f"{m['load_average_1m_before']:.1f} before, {m['load_average_1m_after']:.1f} after). Seconds per epoch: "
-        f"median over {next(iter(result['methods'].values()))['repeats']} interleaved repeats of the mean over "
-        f"{result['timed_epochs']} timed epochs (after {result['warmup_epochs']} warm-up epoch). Samples/s = "
+        f"median over {next(iter(result['methods'].values()))['repeats']} repeats (methods interleaved) of the "
+        f"mean over {result['timed_epochs']} timed epochs (after {result['warmup_epochs']} warm-up epoch). Samples/s = "
         "training rows per epoch / (augmentation + training seconds), the validation pass excluded. "
         "Val AUC: validation AUC after the last epoch, mean ± std over the repeats (seed = repeat).",
         "",
@@ -168,8 +195,9 @@ def markdown(result: dict[str, Any], before: dict[str, Any] | None) -> str:
             "",
             "## Before and after",
             "",
-            f"Before: commit {b['commit']} ({b['when']}, load average {b['load_average_1m_before']:.1f} / "
-            f"{b['load_average_1m_after']:.1f}); after: this run. Same command and settings.",
+            f"Before: `{_produced_by(before)}`, commit {b['commit']} ({b['when']}, load average "
+            f"{b['load_average_1m_before']:.1f} / {b['load_average_1m_after']:.1f}); after: the run above. "
+            "Same benchmark script and settings on both sides.",
             "",
             "| method | phase | before s/epoch | after s/epoch | × faster |",
             "|---|---|---|---|---|",
@@ -204,7 +232,7 @@ def markdown(result: dict[str, Any], before: dict[str, Any] | None) -> str:
                 old_auc, new_auc = before["methods"][method]["val_auc"], s["val_auc"]
                 diff = np.subtract(new_auc[: len(old_auc)], old_auc[: len(new_auc)])
                 lines.append(f"| {LABELS[method]} | {_mean_std(old_auc)} | {_mean_std(new_auc)} | "
-                             f"{diff.mean():+.5f} (max abs {np.abs(diff).max():.5f}) |")  # fmt: skip
+                             f"{diff.mean():+.1e} (max abs {np.abs(diff).max():.1e}) |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -238,6 +266,10 @@ def plot(result: dict[str, Any], before: dict[str, Any] | None, path: Path) -> N
     plt.close(fig)
 
 
+def _produced_by(result: dict[str, Any]) -> str:
+    return result.get("produced_by") or result["command"]
+
+
 def _mean_std(values: list[float]) -> str:
     return f"{np.mean(values):.4f} ± {np.std(values, ddof=1) if len(values) > 1 else 0.0:.4f}"
 
@@ -262,7 +294,16 @@ def _commit() -> str:
 
 
 def _argv(args: argparse.Namespace) -> list[str]:
-    parts = ["--out", str(args.out), "--repeats", str(args.repeats), "--epochs", str(args.epochs)]
+    parts = [
+        "--out",
+        str(args.out),
+        "--repeats",
+        str(args.repeats),
+        "--epochs",
+        str(args.epochs),
+        "--seed",
+        str(args.seed),
+    ]
     if args.before:
         parts += ["--before", str(args.before)]
     return parts
@@ -278,12 +319,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per run")
     parser.add_argument("--warmup", type=int, default=1, help="untimed first epochs per run")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first repeat (repeat i uses seed + i)")
     parser.add_argument("--before", type=Path, help="an earlier JSON of this benchmark to compare with")
+    parser.add_argument("--note", help="the command that produced this result, if not this one (for the report)")
+    parser.add_argument("--combine", type=Path, nargs="+", metavar="JSON",
+                        help="measure nothing: pool the runs of these JSONs of this benchmark")  # fmt: skip
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.epochs < 1 or args.warmup < 0:
         parser.error("--repeats and --epochs must be >= 1, --warmup >= 0")
 
-    result = run(args)
+    if args.combine:
+        parts = [json.loads(path.read_text()) for path in args.combine]
+        result = combine(
+            parts, f"python -m benchmarks.train_breakdown --combine <{len(parts)} runs> " + " ".join(_argv(args)[:2])
+        )
+    else:
+        result = run(args)
+    if args.note:
+        result["produced_by"] = args.note
     before = json.loads(args.before.read_text()) if args.before else None
     if before:
         result["before"] = {"file": str(args.before), "commit": before["machine"]["commit"],
