@@ -10,15 +10,17 @@ What each function restates from the authors' code (``Daftstone/SMFM``) is in do
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from training.config import SALIENCY_MODES, TrainConfig
 from training.model import FactorizationMachine
 
-SALIENCY_CHUNK = 65_536  # candidate rows scored at once: bounds the gathered (chunk, 2M, K+1) block
+SALIENCY_CHUNK = 65_536  # candidate rows scored at once: bounds the (chunk, M, M) merge comparison
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,12 @@ class Tensors:
         return int(self.ids.shape[0])
 
     def take(self, index: torch.Tensor) -> Tensors:
-        """The rows at ``index`` (a permutation, a subset or repeats)."""
-        return Tensors(self.ids[index], self.values[index], self.labels[index])
+        """The rows at ``index`` (a permutation, a subset or repeats).
+
+        ``index_select``, not ``ids[index]``: on CPU the advanced-indexing kernel is ~15x slower for the
+        int64 ids (12 ms against 0.8 ms for 80k × 13; benchmarks/train_breakdown.py, issue 6).
+        """
+        return Tensors(*(t.index_select(0, index) for t in (self.ids, self.values, self.labels)))
 
 
 @dataclass(frozen=True)
@@ -83,14 +89,14 @@ def mix_pairs(data: Tensors, pairs: Pairs, merge: bool = True) -> Tensors:
     second-parent slot gets value 0: the rows are then exactly the real vector x̃, with no extra
     self-interaction λ(1−λ)‖v_f‖² that the two-slot form of the authors' code adds (paper-spec §MixFM 6).
     """
+    first, second = data.take(pairs.first), data.take(pairs.second)  # (n, M) each
     lam = pairs.lam.unsqueeze(1)  # (n, 1)
-    ids_i, ids_j = data.ids[pairs.first], data.ids[pairs.second]  # (n, M) each
-    x_i = data.values[pairs.first] * lam  # (n, M)
-    x_j = data.values[pairs.second] * (1 - lam)  # (n, M)
+    x_i = first.values * lam  # (n, M)
+    x_j = second.values * (1 - lam)  # (n, M)
     if merge:
-        x_i, x_j = _merge_shared(ids_i, x_i, ids_j, x_j)
-    labels = lam.squeeze(1) * data.labels[pairs.first] + (1 - lam.squeeze(1)) * data.labels[pairs.second]
-    return Tensors(torch.cat([ids_i, ids_j], dim=1), torch.cat([x_i, x_j], dim=1), labels)
+        x_i, x_j = _merge_shared(first.ids, x_i, second.ids, x_j)
+    labels = pairs.lam * first.labels + (1 - pairs.lam) * second.labels
+    return Tensors(torch.cat([first.ids, second.ids], dim=1), torch.cat([x_i, x_j], dim=1), labels)
 
 
 def mix(data: Tensors, ratio: float, alpha: float, generator: torch.Generator, merge: bool = True) -> Tensors:
@@ -138,6 +144,8 @@ def saliency(model: FactorizationMachine, rows: Tensors, mode: str = "signed") -
     """
     if mode not in SALIENCY_MODES:
         raise ValueError(f"unknown saliency mode {mode!r}; expected one of {SALIENCY_MODES}")
+    if mode != "abs":
+        return _saliency_by_sums(model, rows, mode)
     with torch.no_grad():
         weight = model.table.weight
         w = weight[:, 0][rows.ids]  # (n, S)
@@ -148,12 +156,34 @@ def saliency(model: FactorizationMachine, rows: Tensors, mode: str = "signed") -
         logit = model.bias + (w * x).sum(1) + 0.5 * (summed.pow(2).sum(1) - (x.pow(2) * vv).sum(1))  # (n,)
         inner = torch.bmm(v, summed.unsqueeze(2)).squeeze(2) - x * vv  # (n, S): ⟨V_t, S − x_t V_t⟩
         grad = (torch.sigmoid(logit) - rows.labels).unsqueeze(1) * (w + inner)  # (n, S)
-        grad = grad * (x != 0)
-        if mode == "grad_input":
-            grad = grad * x
-        elif mode == "abs":
-            grad = grad.abs()
-        return grad.sum(dim=1)
+        return (grad * (x != 0)).abs().sum(dim=1)
+
+
+def _saliency_by_sums(model: FactorizationMachine, rows: Tensors, mode: str) -> torch.Tensor:
+    """``signed`` and ``grad_input`` saliency without gathering a (n, S, K) block.
+
+    Both sums are linear in the slots, so they need only weighted row sums of the table, which
+    ``embedding_bag`` computes without materialising the gathered rows (~7x faster per candidate chunk
+    than gather + bmm; equal up to float rounding, tests/training/test_augment.py). With a = Σ_t x_t·row_t
+    = [Σ x w, S], active_t = [x_t ≠ 0] and n_t = ‖V[id_t]‖²:
+
+        signed:     Σ_t active_t·g_t = r·(Σ active·w + ⟨Σ active·V, S⟩ − Σ active·x·n)
+        grad_input: Σ_t x_t·g_t     = r·(Σ x·w + ‖S‖² − Σ x²·n),       r = σ(logit) − ỹ
+    """
+    with torch.no_grad():
+        weight, x, ids = model.table.weight, rows.values, rows.ids
+        sums = F.embedding_bag(ids, weight, per_sample_weights=x, mode="sum")  # (n, K+1): [Σ x w, S]
+        summed = sums[:, 1:]  # (n, K): S
+        norms = weight[:, 1:].pow(2).sum(1).index_select(0, ids.reshape(-1)).view_as(x)  # (n, S): ‖V_t‖²
+        x2n = x.pow(2) * norms
+        logit = model.bias + sums[:, 0] + 0.5 * (summed.pow(2).sum(1) - x2n.sum(1))
+        if mode == "signed":
+            active = (x != 0).to(x.dtype)
+            bag = F.embedding_bag(ids, weight, per_sample_weights=active, mode="sum")  # [Σ active w, Σ active V]
+            total = bag[:, 0] + (bag[:, 1:] * summed).sum(1) - (active * x * norms).sum(1)
+        else:
+            total = sums[:, 0] + summed.pow(2).sum(1) - x2n.sum(1)
+        return (torch.sigmoid(logit) - rows.labels) * total
 
 
 def candidate_pairs(n: int, candidates: int, ratio: float, alpha: float, generator: torch.Generator) -> Pairs:
@@ -184,28 +214,60 @@ def select_by_saliency(
     alpha: float = 0.5,
     mode: str = "signed",
     merge: bool = True,
+    phases: dict[str, float] | None = None,
 ) -> Tensors:
     """SMFM: draw ``candidates`` random mixes per first parent, keep the most salient under the current
     model (:func:`saliency`), and return those ratio·N mixed rows, (ratio·N, 2M).
 
     Saliency only selects: λ and the features of the kept mix are untouched (paper-spec §SMFM 5).
     Candidates are scored in chunks so the gathered rows stay bounded; only the kept mixes are built.
+    ``phases``, when given, receives the seconds of the scoring pass under "saliency" (building and
+    scoring the candidate mixes: the part of SMFM that MixFM does not pay).
     """
     pairs = candidate_pairs(len(data), candidates, ratio, alpha, generator)
+    started = time.perf_counter()
     scores = torch.empty(len(pairs))
     for start in range(0, len(pairs), SALIENCY_CHUNK):
         sl = slice(start, start + SALIENCY_CHUNK)
         chunk = Pairs(pairs.first[sl], pairs.second[sl], pairs.lam[sl])
         scores[sl] = saliency(model, mix_pairs(data, chunk, merge), mode)
+    if phases is not None:
+        phases["saliency"] = phases.get("saliency", 0.0) + time.perf_counter() - started
     return mix_pairs(data, keep_most_salient(pairs, scores, candidates), merge)
 
 
-def epoch_data(config: TrainConfig, data: Tensors, model: FactorizationMachine, generator: torch.Generator) -> Tensors:
+def epoch_data(
+    config: TrainConfig,
+    data: Tensors,
+    model: FactorizationMachine,
+    generator: torch.Generator,
+    phases: dict[str, float] | None = None,
+) -> Tensors:
     """The rows one epoch trains on (the loop shuffles them).
 
     ``none``: the N rows. ``copy``: N + r·N rows (M slots). ``mixfm``/``smfm``: r·N mixed or selected
     rows + the N originals padded to 2M slots, pooled into one unweighted mean loss (no auxiliary loss).
+    ``phases``, when given, receives seconds under "mix" (drawing, copying, mixing, pooling) and
+    "saliency" (SMFM's candidate scoring; 0 for the other methods).
     """
+    started = time.perf_counter()
+    timed: dict[str, float] = {"saliency": 0.0}
+    rows = _epoch_rows(config, data, model, generator, timed)
+    if phases is not None:
+        phases["saliency"] = timed["saliency"]
+        # No augmentation is no mixing: not the microseconds of the call that returns the rows as they are.
+        mixing = config.augment != "none"
+        phases["mix"] = time.perf_counter() - started - timed["saliency"] if mixing else 0.0
+    return rows
+
+
+def _epoch_rows(
+    config: TrainConfig,
+    data: Tensors,
+    model: FactorizationMachine,
+    generator: torch.Generator,
+    phases: dict[str, float],
+) -> Tensors:
     if config.augment == "none":
         return data
     if config.augment == "copy":
@@ -215,7 +277,7 @@ def epoch_data(config: TrainConfig, data: Tensors, model: FactorizationMachine, 
     elif config.augment == "smfm":
         mixed = select_by_saliency(
             data, model, generator, config.candidates, config.mix_ratio, config.mix_alpha, config.saliency,
-            config.mix_merge,
+            config.mix_merge, phases,
         )  # fmt: skip
     else:
         raise ValueError(f"unknown augmentation {config.augment!r}")
@@ -232,6 +294,8 @@ def _merge_shared(
     its first occurrence. Returns new (x_i, x_j); ids are unchanged (a moved slot keeps its id, value 0).
     """
     same = ids_j.unsqueeze(2) == ids_i.unsqueeze(1)  # (n, M_j, M_i)
-    shared = same.any(dim=2)  # (n, M_j)
-    target = same.to(torch.uint8).argmax(dim=2)  # (n, M_j): first matching slot of parent i
+    # argmax takes no bool; a uint8 view is free. Its first maximum is the first matching slot of parent i,
+    # and whether that slot matches at all says whether any does (one gather instead of a second pass).
+    target = same.view(torch.uint8).argmax(dim=2)  # (n, M_j)
+    shared = same.gather(2, target.unsqueeze(2)).squeeze(2)  # (n, M_j)
     return x_i.scatter_add(1, target, x_j * shared), x_j.masked_fill(shared, 0.0)

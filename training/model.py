@@ -22,6 +22,24 @@ def fm_logit(rows: torch.Tensor, values: torch.Tensor, bias: torch.Tensor) -> to
     return bias + linear + pairwise
 
 
+def fm_logit_and_penalty(
+    rows: torch.Tensor, values: torch.Tensor, bias: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training form of :func:`fm_logit`: (logits (B,), L2 penalty Σ_s x_s²‖row_s‖² (scalar)).
+
+    One product x_s·row_s over all K+1 columns serves the linear term, the interactions and the penalty
+    (whose value-weighted form is exactly Σ (x_s·row_s)²), so the autograd graph has one multiply and
+    one square where computing the logit and the penalty apart has three and two: ~20% less forward +
+    backward time per batch (benchmarks/train_breakdown.py). Same values as :func:`fm_logit` up to float
+    rounding (tests/training/test_model.py); the export keeps :func:`fm_logit`.
+    """
+    xr = rows * values.unsqueeze(-1)  # (B, M, K+1): [x·w, x·V]
+    summed = xr.sum(dim=1)  # (B, K+1): [Σ x·w, S]
+    squares = xr.pow(2).sum(dim=1)  # (B, K+1): [Σ (x·w)², Σ (x·V)²]
+    pairwise = 0.5 * (summed[:, 1:].pow(2).sum(dim=1) - squares[:, 1:].sum(dim=1))  # (B,)
+    return bias + summed[:, 0] + pairwise, squares.sum()
+
+
 class FactorizationMachine(nn.Module):
     """FM returning logits; the sigmoid is added once, in the export wrapper (:class:`Scorer`)."""
 

@@ -22,9 +22,11 @@ from tqdm.auto import tqdm
 from training.augment import Tensors, epoch_data
 from training.config import TrainConfig
 from training.metrics import auc, log_loss
-from training.model import FactorizationMachine, fm_logit
+from training.model import FactorizationMachine, fm_logit_and_penalty
 
 SPARSE_ABOVE = 100_000  # vocabulary rows above which sparse gradients + SparseAdam win
+# Where an epoch's time goes, in order; each is logged per epoch as "<phase>_seconds" (docs/training_perf.md).
+PHASES = ("mix", "saliency", "shuffle", "batch", "forward", "backward", "step", "metric", "eval")
 
 
 @dataclass
@@ -80,26 +82,30 @@ def train(
     bar = tqdm(range(1, config.epochs + 1), desc="epochs", unit="epoch", disable=not progress, leave=True)
     try:
         for epoch in bar:
+            phases: dict[str, float] = {}
             started = time.perf_counter()
             model.eval()
-            data = epoch_data(config, train_data, model, generator)
-            augment_seconds = time.perf_counter() - started
+            data = epoch_data(config, train_data, model, generator, phases)
             model.train()
-            loss, phases = run_epoch(model, optimizers, data, config, generator, forward)
+            loss, step_phases = run_epoch(model, optimizers, data, config, generator, forward)
             for scheduler in schedulers:
                 scheduler.step()
             train_seconds = time.perf_counter() - started
             metrics = evaluate(model, validation)
+            epoch_seconds = time.perf_counter() - started
+            phases |= step_phases
+            phases["eval"] = epoch_seconds - train_seconds
             record = {
                 "epoch": epoch,
                 "train_loss": loss,
                 "val_auc": metrics["auc"],
                 "val_logloss": metrics["logloss"],
                 "rows": len(data),
-                "seconds": round(train_seconds, 4),
-                "augment_seconds": round(augment_seconds, 4),
+                "seconds": round(train_seconds, 6),  # augmentation + training, without the validation pass
+                "epoch_seconds": round(epoch_seconds, 6),  # everything, the validation pass included
+                "augment_seconds": round(phases["mix"] + phases["saliency"], 6),
                 "samples_per_s": round(len(data) / max(train_seconds, 1e-9), 1),
-                **{f"{phase}_seconds": round(seconds, 4) for phase, seconds in phases.items()},
+                **{f"{phase}_seconds": round(phases[phase], 6) for phase in PHASES},
             }
             improved = metrics["auc"] > best_auc
             if improved:
@@ -141,28 +147,41 @@ def run_epoch(
 
     The rows are permuted once (one gather of the whole epoch) and batches are contiguous views:
     indexing every batch with its own slice of the permutation cost ~40% of the epoch at small M.
-    Phases: "shuffle", "forward" (gather + logit + loss), "backward" (backward + optimizer step);
-    timing costs two clock reads per batch (~0.1 µs against ~1 ms of work).
+    Phases: "shuffle" (the permutation gather), "batch" (slicing the views), "forward" (gather + logit +
+    loss), "backward" (zero_grad + backward), "step" (optimizer), "metric" (the running loss sum, kept
+    as a tensor: no per-step ``.item()``). Timing costs six clock reads per batch (~0.5 µs against
+    ~1 ms of work).
     """
     forward = forward or batch_objective
     n, batch, clock = len(data), config.batch_size, time.perf_counter
     started = clock()
     data = data.take(torch.randperm(n, generator=generator))
-    phases = {"shuffle": clock() - started, "forward": 0.0, "backward": 0.0}
+    shuffled = clock()
+    slicing = forwarding = backwarding = stepping = metering = 0.0
     total = torch.zeros((), dtype=torch.float64)
     for start in range(0, n, batch):
-        sl = slice(start, start + batch)
         t0 = clock()
-        loss, objective = forward(model, data.ids[sl], data.values[sl], data.labels[sl], config.l2)
+        sl = slice(start, start + batch)
+        ids, values, labels = data.ids[sl], data.values[sl], data.labels[sl]
         t1 = clock()
+        loss, objective = forward(model, ids, values, labels, config.l2)
+        t2 = clock()
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
         objective.backward()
+        t3 = clock()
         for opt in optimizers:
             opt.step()
-        phases["forward"] += t1 - t0
-        phases["backward"] += clock() - t1
+        t4 = clock()
         total += loss * min(batch, n - start)
+        t5 = clock()
+        slicing += t1 - t0
+        forwarding += t2 - t1
+        backwarding += t3 - t2
+        stepping += t4 - t3
+        metering += t5 - t4
+    phases = {"shuffle": shuffled - started, "batch": slicing, "forward": forwarding, "backward": backwarding,
+              "step": stepping, "metric": metering}  # fmt: skip
     return float(total / n), phases
 
 
@@ -175,12 +194,10 @@ def batch_objective(
     as plain L2 on gathered rows for one-hot slots (x = 1), nothing for padding (x = 0), and the
     authors' ``l2_loss(nonzero_embeddings)`` form for mixed rows (docs/smfm.md).
     """
-    rows = model.rows(ids)  # (B, M, K+1)
-    logits = fm_logit(rows, values, model.bias)  # (B,)
+    logits, penalty = fm_logit_and_penalty(model.rows(ids), values, model.bias)  # (B,), scalar
     loss = F.binary_cross_entropy_with_logits(logits, labels)
     if not l2:
         return loss.detach(), loss
-    penalty = (rows.pow(2).sum(-1) * values.pow(2)).sum()
     return loss.detach(), loss + l2 * penalty / len(labels)
 
 

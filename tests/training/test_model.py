@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from contract.fm import fm_logit as numpy_fm_logit
-from training.model import FactorizationMachine, fm_logit
+from training.model import FactorizationMachine, fm_logit, fm_logit_and_penalty
 
 
 def brute_force_logit(rows, values, bias):
@@ -28,6 +28,19 @@ def test_fm_identity_matches_pairwise_sum():
     np.testing.assert_allclose(fm_logit(rows, values, torch.tensor(0.3, dtype=torch.float64)).numpy(), expected,
                                rtol=1e-12)  # fmt: skip
     np.testing.assert_allclose(numpy_fm_logit(rows.numpy(), values.numpy(), 0.3), expected, rtol=1e-12)
+
+
+def test_training_form_gives_the_same_logit_and_the_value_weighted_penalty():
+    gen = torch.Generator().manual_seed(1)
+    rows = torch.randn(6, 5, 4, generator=gen, dtype=torch.float64)
+    values = torch.rand(6, 5, generator=gen, dtype=torch.float64)
+    values[:, 3:] = 0
+    bias = torch.tensor(-0.2, dtype=torch.float64)
+    logits, penalty = fm_logit_and_penalty(rows, values, bias)
+    torch.testing.assert_close(logits, fm_logit(rows, values, bias), rtol=1e-12, atol=1e-12)
+    expected = sum(float(x) ** 2 * float(r @ r) for rs, xs in zip(rows, values, strict=True)
+                   for r, x in zip(rs, xs, strict=True))  # fmt: skip
+    assert float(penalty) == pytest.approx(expected, rel=1e-12)
 
 
 def test_model_gathers_from_one_fused_table():

@@ -111,5 +111,6 @@ def load_result(cache: Path, job: Job) -> dict[str, Any]:
 
 def _per_epoch(history: list[dict[str, Any]]) -> dict[str, float]:
     """Mean per-epoch cost of a run (rows, seconds, and each phase)."""
-    keys = ["rows", "seconds", "augment_seconds", "shuffle_seconds", "forward_seconds", "backward_seconds"]
+    keys = ["rows", "seconds", "augment_seconds", "shuffle_seconds", "forward_seconds", "backward_seconds",
+            "step_seconds", "saliency_seconds", "eval_seconds"]  # fmt: skip
     return {k: float(np.mean([h[k] for h in history])) for k in keys if all(k in h for h in history)}
