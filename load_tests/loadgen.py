@@ -93,8 +93,8 @@ def summarise(latencies_s: Sequence[float]) -> dict[str, float]:
     if not latencies_s:
         return {}
     ms = np.asarray(latencies_s) * 1e3
-    p50, p90, p99, p999 = np.percentile(ms, [50, 90, 99, 99.9])
-    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "p99.9": float(p999),
+    p50, p90, p95, p99, p999 = np.percentile(ms, [50, 90, 95, 99, 99.9])
+    return {"p50": float(p50), "p90": float(p90), "p95": float(p95), "p99": float(p99), "p99.9": float(p999),
             "mean": float(ms.mean()), "max": float(ms.max())}  # fmt: skip
 
 
