@@ -67,6 +67,16 @@ NAIVE_APP = "load_tests.baselines.naive_torch:create_app"
 MICROBATCH_ENV = {"CTR_MICROBATCH_MAX_ROWS": "64", "CTR_MICROBATCH_MAX_DELAY_US": "200"}
 BODIES_PER_BATCH = {1: 2000, 16: 256, 256: 64}
 MAX_IN_FLIGHT = 64
+# Sent to ours and to the floor after the timed runs: both must answer each with the same status and body.
+BAD_BODIES = [
+    b'{"records": [{"item_id": 242}]}',  # required user_id missing
+    b'{"records": [{"user_id": 196, "item_id": 242, "colour": "red"}]}',  # unknown field
+    b'{"records": [{"user_id": "abc", "item_id": 242}]}',  # not an integer id
+    b'{"records": [{"user_id": 196, "item_id": 242, "age": "old"}]}',  # not a number
+    b'{"records": []}',
+    b'{"columns": {"user_id": [1, 2], "item_id": [3]}}',
+    b"not json",
+]
 
 
 @dataclass
@@ -80,7 +90,7 @@ class Scenario:
     form: str = "records"
     env: dict[str, str] = field(default_factory=dict)
     workers: int = 1
-    cold: bool = False  # no warm-up; the first measurement is the open-loop run at half load
+    cold: bool = False  # no warm-up and no wrk: only the open-loop run at half load, on a fresh server
     concurrencies: tuple[int, ...] = ()  # extra wrk runs at these connection counts
     rate_from: str | None = None  # take the sweep's rates from this scenario's wrk maximum
 
@@ -115,12 +125,13 @@ def scenarios(s: Settings, redis_model: str) -> list[Scenario]:
         Scenario("naive_torch_b256", "naive PyTorch baseline, 256 records per body.", "naive_torch", 256, env=memory),
         Scenario("redis_warm_single", "ours, Redis store, row cache warmed by one pass over the bodies first.",
                  "ours", env=redis),
-        Scenario("redis_cold_single", "ours, Redis store, fresh server (empty row cache, Redis warm): the open-loop "
-                 "run at half of redis_warm_single's maximum comes first, then wrk.", "ours", env=redis, cold=True,
-                 rate_from="redis_warm_single"),
+        Scenario("redis_cold_single", "ours, Redis store, fresh server (empty row cache, Redis warm), no warm-up: "
+                 "only an open-loop run at half of redis_warm_single's wrk maximum (no wrk run: it would be warm).",
+                 "ours", env=redis, cold=True, rate_from="redis_warm_single"),
         Scenario("ours_single_2workers", "ours, 2 uvicorn workers, server pinned to CPUs 0,1 (shared with the load "
                  "generator on CPU 1).", "ours", env=memory, workers=2),
-        Scenario("microbatch_off_single", "ours, micro-batcher off (default env), 1 record, several concurrencies.",
+        Scenario("microbatch_off_single", "ours, micro-batcher off (default env), 1 record, several concurrencies; "
+                 "the same configuration as ours_single, so their difference is this run's noise.",
                  "ours", env=memory, concurrencies=s.microbatch_concurrencies),
         Scenario("microbatch_on_single", "ours with " + " ".join(f"{k}={v}" for k, v in MICROBATCH_ENV.items())
                  + ", 1 record, several concurrencies.", "ours", env={**memory, **MICROBATCH_ENV},
@@ -164,6 +175,7 @@ def open_loop_point(server: ServerProcess, payloads: Sequence[bytes], rate: floa
                                  max_in_flight=MAX_IN_FLIGHT))  # fmt: skip
     out = result.to_dict()
     non_ok = sum(n for status, n in result.statuses.items() if status != "200")
+    out["non_2xx"] = non_ok
     out["errors"] = non_ok + result.dropped
     out["scheduled"] = int(rate * seconds)
     return out
@@ -178,12 +190,17 @@ def metrics_delta(server: ServerProcess, before: dict[str, float]) -> dict[str, 
 
 
 def post_json(url: str, body: bytes) -> tuple[int, Any]:
+    """(status, parsed JSON answer, or its text when it is not JSON)."""
     request = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
+            status, raw = response.status, response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
 
 
 def measure(sc: Scenario, s: Settings, files: dict[tuple[int, str], Path], payloads: dict[tuple[int, str], list[bytes]],
@@ -204,11 +221,12 @@ def measure(sc: Scenario, s: Settings, files: dict[tuple[int, str], Path], paylo
                 out["sweep"] = [{"fraction": bench_report.HALF_LOAD, "rate_basis": sc.rate_from, **point,
                                  **metrics_delta(server, before)}]  # fmt: skip
         else:
-            # warm-up, not recorded: each distinct body once (caches, JIT-free but lazy paths, allocator)
+            # warm-up, not recorded: each distinct body once (row caches, lazy paths, allocator)
             run_async(closed_loop("127.0.0.1", server.port, "/v1/score", payloads[key][:2000], concurrency=8))
-        out["wrk"] = wrk_run(server, files[key], sc.batch, s.connections, s.wrk_seconds)
-        if ours and sc.env.get("CTR_STORE") == "redis":
-            out["wrk"].update(metrics_delta(server, before))
+            before = server.metrics() if ours else {}
+            out["wrk"] = wrk_run(server, files[key], sc.batch, s.connections, s.wrk_seconds)
+            if ours and sc.env.get("CTR_STORE") == "redis":
+                out["wrk"].update(metrics_delta(server, before))
         out["concurrency_sweep"] = [wrk_run(server, files[key], sc.batch, c, s.wrk_seconds) for c in sc.concurrencies]
         if not sc.cold:
             basis = out["wrk"]["requests_per_second"]
@@ -216,9 +234,23 @@ def measure(sc: Scenario, s: Settings, files: dict[tuple[int, str], Path], paylo
                             for f in s.fractions]  # fmt: skip
         if sc.batch == 1 and sc.form == "records":
             out["check_responses"] = [post_json(f"{server.url}/v1/score", body) for body in check_bodies]
+            out["check_bad_bodies"] = [post_json(f"{server.url}/v1/score", body) for body in BAD_BODIES]
     finally:
         server.stop()
     return out
+
+
+def progress(result: dict[str, Any]) -> str:
+    """One line per scenario on stderr while the run goes on."""
+    if "failed" in result:
+        return f"FAILED {result['failed']}"
+    parts = []
+    if result.get("wrk"):
+        parts.append(f"{result['wrk']['requests_per_second']:,.0f} req/s (wrk)")
+    half = bench_report.sweep_point({"r": result}, "r", bench_report.HALF_LOAD)
+    if half:
+        parts.append(f"p99 {half['latency_ms'].get('p99', float('nan')):.2f} ms at half load")
+    return ", ".join(parts) + f", {bench_report.scenario_errors(result)} errors"
 
 
 def throughput_of(results: dict[str, dict[str, Any]], name: str | None) -> float | None:
@@ -279,6 +311,11 @@ def checks(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         return np.concatenate([np.asarray(body["probabilities"], np.float64) for _, body in responses])
 
     out: dict[str, Any] = {}
+    ours_bad, floor_bad = (results.get(n, {}).get("check_bad_bodies") for n in ("ours_single", "floor_single"))
+    if ours_bad and floor_bad:
+        same = sum(a == b for a, b in zip(ours_bad, floor_bad, strict=True))
+        out["bad bodies answered identically by ours and the floor"] = f"{same} of {len(BAD_BODIES)}"
+        out["statuses ours gave the bad bodies"] = [status for status, _ in ours_bad]
     ours = probabilities("ours_single")
     for other in ("naive_torch_single", "redis_warm_single", "ours_single_2workers", "microbatch_on_single"):
         theirs = probabilities(other)
@@ -350,10 +387,7 @@ def run(s: Settings, log: Callable[[str], None]) -> dict[str, Any]:
                     results[sc.name] = {"description": sc.description, "server": sc.server, "batch": sc.batch,
                                         "form": sc.form, "workers": sc.workers, "env": sc.env, "server_command": "",
                                         "failed": f"{type(exc).__name__}: {exc}"}  # fmt: skip
-                wrk = results[sc.name].get("wrk") or {}
-                log(f"[{i}/{len(plan)}] {sc.name}: {wrk.get('requests_per_second', 0):,.0f} req/s, "
-                    f"{wrk.get('errors', '?')} errors ({time.monotonic() - started:.0f} s)"
-                    + (f" FAILED {results[sc.name]['failed']}" if "failed" in results[sc.name] else ""))  # fmt: skip
+                log(f"[{i}/{len(plan)}] {sc.name}: {progress(results[sc.name])} ({time.monotonic() - started:.0f} s)")
         finally:
             if needs_redis:
                 delete_model(s.redis_url, redis_model)
@@ -363,9 +397,9 @@ def run(s: Settings, log: Callable[[str], None]) -> dict[str, Any]:
 
     microbatch_known = any(name.startswith("microbatch") for name in ServerSettings.model_fields)
     check = checks(results)
-    check["floor answers the same 422 as ours for bad bodies"] = "tests/load_tests/test_floor_app.py (default run)"
     for r in results.values():
         r.pop("check_responses", None)
+        r.pop("check_bad_bodies", None)
     report = {
         "model": {"name": artifact.name, "version": artifact.version, "path": str(s.artifact)},
         "machine": info,

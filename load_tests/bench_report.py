@@ -177,9 +177,9 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## Latency at fixed offered load (open loop; fraction of the scenario's own wrk maximum)",
         "",
-        "| scenario | fraction | offered req/s | achieved req/s | p50 ms | p95 ms | p99 ms | max ms | errors "
-        "(non-2xx + dropped) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| scenario | fraction | offered req/s | achieved req/s | p50 ms | p95 ms | p99 ms | max ms | non-2xx "
+        "| dropped | driver send lag p99 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         for p in r.get("sweep", []):
@@ -187,7 +187,8 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {name} | {p['fraction']:g} | {_num(p['target_rate'])} | {_num(p['requests_per_second'])} | "
                 f"{_num(lat.get('p50'), '.2f')} | {_num(lat.get('p95'), '.2f')} | {_num(lat.get('p99'), '.2f')} | "
-                f"{_num(lat.get('max'), '.2f')} | {p['errors']} |"
+                f"{_num(lat.get('max'), '.2f')} | {p.get('non_2xx', '-')} | {p.get('dropped', '-')} | "
+                f"{_num(p.get('send_lag_ms', {}).get('p99'), '.2f')} |"
             )
     lines += ["", "## onnxruntime `run()` alone (in-process, pinned to the server's CPU)", "",
               "| batch | calls/s | rows/s | µs/call |", "|---|---|---|---|"]  # fmt: skip
@@ -228,7 +229,7 @@ def plot(report: dict[str, Any], path: Path) -> Path | None:
         for ax, x_key in zip(axes, ("target_rate", "fraction"), strict=True):
             xs = [p[x_key] for p in sweep]
             (line,) = ax.plot(xs, [p["latency_ms"]["p99"] for p in sweep], marker="o", label=f"{name} p99")
-            ax.plot(xs, [p["latency_ms"]["p50"] for p in sweep], linestyle="--", color=line.get_color(),
+            ax.plot(xs, [p["latency_ms"]["p50"] for p in sweep], linestyle="--", marker="x", color=line.get_color(),
                     label=f"{name} p50")  # fmt: skip
     for ax, xlabel in zip(axes, ("offered load (req/s)", "offered load / the scenario's wrk maximum"), strict=True):
         ax.set_yscale("log")
