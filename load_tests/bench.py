@@ -67,6 +67,8 @@ NAIVE_APP = "load_tests.baselines.naive_torch:create_app"
 MICROBATCH_ENV = {"CTR_MICROBATCH_MAX_ROWS": "64", "CTR_MICROBATCH_MAX_DELAY_US": "200"}
 BODIES_PER_BATCH = {1: 2000, 16: 256, 256: 64}
 MAX_IN_FLIGHT = 64
+# The scenarios the goal ratios compare: measured again in interleaved wrk rounds (bench_report docstring).
+INTERLEAVED = ("ours_single", "floor_single", "naive_torch_single", "redis_warm_single")
 # Sent to ours and to the floor after the timed runs: both must answer each with the same status and body.
 BAD_BODIES = [
     b'{"records": [{"item_id": 242}]}',  # required user_id missing
@@ -107,6 +109,7 @@ class Settings:
     ort_seconds: float
     seed: int
     exponent: float
+    rounds: int = 3
     only: tuple[str, ...] = ()
 
 
@@ -208,7 +211,8 @@ def measure(sc: Scenario, s: Settings, files: dict[tuple[int, str], Path], paylo
     key = (sc.batch, sc.form)
     out: dict[str, Any] = {"description": sc.description, "server": sc.server, "batch": sc.batch, "form": sc.form,
                            "workers": sc.workers, "env": {k: v for k, v in sc.env.items()},
-                           "server_pinning": "CPUs 0,1" if sc.workers > 1 else f"CPU {SERVER_CPU}"}  # fmt: skip
+                           "server_pinning": "CPUs 0,1" if sc.workers > 1 else f"CPU {SERVER_CPU}",
+                           "load_average_1min_at_start": os.getloadavg()[0]}  # fmt: skip
     server = start_server(sc)
     try:
         out["server_command"] = shlex.join(server.command())
@@ -234,10 +238,38 @@ def measure(sc: Scenario, s: Settings, files: dict[tuple[int, str], Path], paylo
                             for f in s.fractions]  # fmt: skip
         if sc.batch == 1 and sc.form == "records":
             out["check_responses"] = [post_json(f"{server.url}/v1/score", body) for body in check_bodies]
-            out["check_bad_bodies"] = [post_json(f"{server.url}/v1/score", body) for body in BAD_BODIES]
+            if sc.server in ("ours", "floor"):
+                out["check_bad_bodies"] = [post_json(f"{server.url}/v1/score", body) for body in BAD_BODIES]
     finally:
         server.stop()
     return out
+
+
+def interleave(plan: Sequence[Scenario], s: Settings, files: dict[tuple[int, str], Path],
+               payloads: dict[tuple[int, str], list[bytes]]) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
+    """wrk rounds over the INTERLEAVED scenarios in turn (order rotated each round), one fresh server each.
+
+    The servers are all up at once, pinned to CPU 0; only the one under wrk has work (the others idle),
+    so a drift in the machine's background load spreads over every scenario instead of favouring one.
+    """
+    chosen = [sc for sc in plan if sc.name in INTERLEAVED]
+    if s.rounds < 1 or len(chosen) < 2:
+        return {}
+    servers: dict[str, ServerProcess] = {}
+    rounds: dict[str, list[dict[str, Any]]] = {sc.name: [] for sc in chosen}
+    try:
+        for sc in chosen:
+            servers[sc.name] = server = start_server(sc)
+            bodies_ = payloads[sc.batch, sc.form]
+            run_async(closed_loop("127.0.0.1", server.port, "/v1/score", bodies_[:2000], concurrency=8))
+        for r in range(s.rounds):
+            for sc in chosen[r % len(chosen) :] + chosen[: r % len(chosen)]:
+                run = wrk_run(servers[sc.name], files[sc.batch, sc.form], sc.batch, s.connections, s.wrk_seconds)
+                rounds[sc.name].append({"round": r, **run})
+    finally:
+        for server in servers.values():
+            server.stop()
+    return rounds
 
 
 def progress(result: dict[str, Any]) -> str:
@@ -388,6 +420,13 @@ def run(s: Settings, log: Callable[[str], None]) -> dict[str, Any]:
                                         "form": sc.form, "workers": sc.workers, "env": sc.env, "server_command": "",
                                         "failed": f"{type(exc).__name__}: {exc}"}  # fmt: skip
                 log(f"[{i}/{len(plan)}] {sc.name}: {progress(results[sc.name])} ({time.monotonic() - started:.0f} s)")
+            try:
+                for name, runs in interleave(plan, s, files, payloads).items():
+                    results[name]["interleaved"] = runs
+                    rates = ", ".join(f"{r['requests_per_second']:,.0f}" for r in runs)
+                    log(f"interleaved {name}: {rates} req/s")
+            except Exception as exc:  # keep the scenarios' own numbers
+                log(f"interleaved rounds FAILED: {type(exc).__name__}: {exc}")
         finally:
             if needs_redis:
                 delete_model(s.redis_url, redis_model)
@@ -409,7 +448,9 @@ def run(s: Settings, log: Callable[[str], None]) -> dict[str, Any]:
         "load generator; Redis is not pinned; onnxruntime alone runs in this process pinned to CPU 0.",
         "method": {
             "throughput": f"wrk 1 thread, {s.connections} connections, {s.wrk_seconds:g} s per run, Lua script "
-            "load_tests/wrk_post.lua POSTing the scenario's bodies in rotation; errors = non-2xx + socket errors.",
+            "load_tests/wrk_post.lua POSTing the scenario's bodies in rotation; errors = non-2xx + socket errors. "
+            f"The goal ratios use the median of {s.rounds} interleaved rounds over {', '.join(INTERLEAVED)} "
+            "(fresh servers, all up at once, measured in turn) when made, else each scenario's one run.",
             "latency": f"load_tests/loadgen.py open_loop at fractions {list(s.fractions)} of the scenario's own wrk "
             f"maximum (measured just before, same server), {s.sweep_seconds:g} s each, at most {MAX_IN_FLIGHT} in "
             "flight (excess dropped and counted as errors); latency from each request's scheduled send time.",
@@ -447,6 +488,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         connections=args.connections,
         microbatch_concurrencies=tuple(args.microbatch_concurrencies or ((1, 16) if quick else (1, 4, 16, 64))),
         ort_seconds=0.3 if quick else 1.5, seed=args.seed, exponent=args.zipf_exponent, only=tuple(args.only or ()),
+        rounds=args.rounds if args.rounds is not None else (1 if quick else 3),
     )  # fmt: skip
 
 
@@ -472,6 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--microbatch-concurrencies", type=int, nargs="+", help="wrk connections, micro-batch runs")
     parser.add_argument("--seed", type=int, default=0, help="seed of the Zipf request sampler")
     parser.add_argument("--zipf-exponent", type=float, default=1.1)
+    parser.add_argument("--rounds", type=int, help="interleaved wrk rounds of the ratio scenarios (default 3, quick 1)")
     parser.add_argument("--only", nargs="+", help="run only these scenarios (names as in the report)")
     parser.add_argument("--render", type=Path, help="only redraw .md/.png from this JSON (no measuring)")
     args = parser.parse_args(argv)

@@ -76,15 +76,35 @@ def test_missing_scenarios_are_not_measured(results):
 
 
 def test_errors_void_a_goal_whatever_its_number(results):
-    results["floor_single"]["sweep"] = sweep(1.0, errors=3)
+    results["floor_single"]["wrk"]["errors"] = 3  # e.g. non-2xx answers under wrk
+    results["ours_single"]["sweep"] = sweep(1.0, errors=2)  # dropped at half load
     goals = by_key(compute_goals(results))
     assert goals["floor_ratio"]["met"] is False and "3 errors" in goals["floor_ratio"]["verdict"]
-    assert goals["p99_half_load_ms"]["met"] is True  # floor errors do not concern this goal
+    assert goals["p99_half_load_ms"]["met"] is False and "2 errors" in goals["p99_half_load_ms"]["verdict"]
+    assert goals["redis_warm_ratio"]["met"] is True  # neither concerns this goal
+
+
+def test_drops_beyond_half_load_do_not_void_goals(results):
+    results["ours_single"]["sweep"][-1]["errors"] = 50  # fraction 0.9: saturation is expected there
+    goals = by_key(compute_goals(results))
+    assert goals["p99_half_load_ms"]["met"] is True and goals["floor_ratio"]["met"] is True
+
+
+def test_interleaved_rounds_win_over_the_single_run(results):
+    rounds = [wrk(rps) for rps in (3000, 3600, 3300)]
+    results["floor_single"]["interleaved"] = rounds  # median 3300 against ours' 4000
+    goals = by_key(compute_goals(results))
+    assert goals["floor_ratio"]["value"] == pytest.approx(4000 / 3300)
+    rounds[0]["errors"] = 1
+    assert by_key(compute_goals(results))["floor_ratio"]["met"] is False
 
 
 def test_scenario_errors_add_every_run():
-    r = {"wrk": wrk(1, errors=2), "concurrency_sweep": [wrk(1, errors=1)], "sweep": sweep(1.0, errors=4)}
-    assert scenario_errors(r) == 7
+    r = {"wrk": wrk(1, errors=2), "concurrency_sweep": [wrk(1, errors=1)], "sweep": sweep(1.0, errors=4),
+         "interleaved": [wrk(1, errors=8)]}  # fmt: skip
+    assert scenario_errors(r) == 15
+    assert scenario_errors(r, "throughput") == 11
+    assert scenario_errors(r, "half_load") == 4
 
 
 def test_markdown_renders_goals_and_rows(results):
