@@ -9,6 +9,9 @@ this is for poking at a running server by hand. Locust is in the ``bench`` extra
     # then open http://127.0.0.1:8089; or headless:
     .venv/bin/locust -f load_tests/locustfile.py --host http://127.0.0.1:8000 --headless -u 32 -r 8 -t 30s
 
+Importing this file reads the MovieLens split (~10 s), and Locust's ``-t`` clock is already running
+then: give headless runs that much extra time.
+
 Request bodies are real MovieLens-100k test-split records, Zipf-skewed by user
 (``load_tests/skewed.py``; needs the [train] extra to read the split). ``LOCUST_BATCH`` (default 1)
 sets the records per body; tasks post them in the records form (weight 3) and the columns form
