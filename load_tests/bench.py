@@ -1,7 +1,8 @@
 """The scripted serving benchmark (issue 6): our server against its baselines, in one run.
 
     python -m load_tests.bench --artifact models/ml100k --out reports/serving_bench.json
-    python -m load_tests.bench --quick --out /tmp/bench.json          # ~2 min smoke run
+    python -m load_tests.bench --quick --out /tmp/bench.json          # ~1.5 min smoke run
+    python -m load_tests.bench --quick --only ours_single floor_single  # a subset (names as in the report)
     python -m load_tests.bench --render reports/serving_bench.json     # redraw .md/.png from the JSON
 
 Opt-in, never part of ``make test``. Needs a trained artifact (``ctr train``), the [train] extra
@@ -15,19 +16,27 @@ Method (decisions #22-23):
   to CPU 1. With 2 uvicorn workers the server is pinned to CPUs 0,1, so it shares CPU 1 with the
   load generator: that scenario says so and is not comparable per core;
 * throughput: ``wrk`` closed loop (1 thread, ``--connections`` connections, ``--wrk-seconds``) with
-  ``wrk_post.lua`` POSTing request bodies in rotation; req/s, rows/s, non-2xx and socket errors;
+  ``wrk_post.lua`` POSTing request bodies in rotation; req/s, rows/s, non-2xx and socket errors,
+  and the server's CPU time per request (from /proc: steadier than req/s on a shared machine).
+  The scenarios the goal ratios compare (INTERLEAVED) are measured again afterwards in ``--rounds``
+  interleaved wrk rounds on fresh servers that are all up at once, and the ratios use the medians;
 * latency at a given load: ``loadgen.open_loop`` (bounded: at most 64 requests in flight, excess
   counted as dropped) at fixed rates = ``--fractions`` x that scenario's wrk maximum measured just
   before, ``--sweep-seconds`` each: p50/p95/p99/max and errors. "Half load" = fraction 0.5;
 * requests: real MovieLens-100k test-split records, Zipf-skewed by user (``load_tests/skewed.py``);
 * scenarios: /v1/score with 1, 16 and 256 records per body (records and columns forms), in-process
   store; Redis store warm and cold (artifact published under a unique model name, deleted
-  afterwards; "cold" = fresh server, empty in-process row cache, Redis warm); 1 and 2 workers;
+  afterwards; "cold" = fresh server, empty in-process row cache, Redis warm, measured only by one
+  open-loop run at half of the warm maximum, since any wrk run would warm it); 1 and 2 workers;
   micro-batcher off/on at several concurrencies (CTR_MICROBATCH_*; recorded whether this server's
   settings know those variables); baselines: the floor (``load_tests/baselines/floor_app.py``),
   onnxruntime ``run()`` alone in a tight loop (in-process, pinned to CPU 0), and naive PyTorch
   (``load_tests/baselines/naive_torch.py``);
-* goals and ratios are computed from the measured numbers (``load_tests/bench_report.py``).
+* goals and ratios are computed from the measured numbers (``load_tests/bench_report.py``);
+  the floor and ours must answer a set of bad bodies identically, and the baselines' and other
+  configurations' probabilities are compared with ours on the same bodies (report: Checks).
+
+A default run takes ~7 minutes (14 scenarios x ~25 s, interleaved rounds ~1 min).
 """
 
 from __future__ import annotations
