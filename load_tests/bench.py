@@ -49,6 +49,7 @@ import json
 import os
 import platform
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -255,30 +256,41 @@ def measure(sc: Scenario, s: Settings, files: dict[tuple[int, str], Path], paylo
 
 
 def interleave(plan: Sequence[Scenario], s: Settings, files: dict[tuple[int, str], Path],
-               payloads: dict[tuple[int, str], list[bytes]]) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
-    """wrk rounds over the INTERLEAVED scenarios in turn (order rotated each round), one fresh server each.
+               payloads: dict[tuple[int, str], list[bytes]]) -> dict[str, dict[str, list[dict[str, Any]]]]:  # fmt: skip
+    """wrk rounds, then half-load open-loop rounds, over the INTERLEAVED scenarios in turn.
 
-    The servers are all up at once, pinned to CPU 0; only the one under wrk has work (the others idle),
-    so a drift in the machine's background load spreads over every scenario instead of favouring one.
+    One fresh server per scenario, all up at once, pinned to CPU 0; only the one being measured has
+    work (the others idle), and the order rotates each round, so a drift in the machine's background
+    load spreads over every scenario instead of favouring one. The half-load rate of a scenario is
+    half the median of its wrk rounds.
     """
     chosen = [sc for sc in plan if sc.name in INTERLEAVED]
     if s.rounds < 1 or len(chosen) < 2:
         return {}
     servers: dict[str, ServerProcess] = {}
-    rounds: dict[str, list[dict[str, Any]]] = {sc.name: [] for sc in chosen}
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {sc.name: {"wrk": [], "half_load": []} for sc in chosen}
+
+    def rotated(r: int) -> list[Scenario]:
+        return chosen[r % len(chosen) :] + chosen[: r % len(chosen)]
+
     try:
         for sc in chosen:
             servers[sc.name] = server = start_server(sc)
             bodies_ = payloads[sc.batch, sc.form]
             run_async(closed_loop("127.0.0.1", server.port, "/v1/score", bodies_[:2000], concurrency=8))
         for r in range(s.rounds):
-            for sc in chosen[r % len(chosen) :] + chosen[: r % len(chosen)]:
+            for sc in rotated(r):
                 run = wrk_run(servers[sc.name], files[sc.batch, sc.form], sc.batch, s.connections, s.wrk_seconds)
-                rounds[sc.name].append({"round": r, **run})
+                out[sc.name]["wrk"].append({"round": r, **run})
+        for r in range(s.rounds):
+            for sc in rotated(r):
+                rate = bench_report.HALF_LOAD * statistics.median(w["requests_per_second"] for w in out[sc.name]["wrk"])
+                point = open_loop_point(servers[sc.name], payloads[sc.batch, sc.form], rate, s.sweep_seconds)
+                out[sc.name]["half_load"].append({"round": r, "fraction": bench_report.HALF_LOAD, **point})
     finally:
         for server in servers.values():
             server.stop()
-    return rounds
+    return out
 
 
 def progress(result: dict[str, Any]) -> str:
@@ -431,9 +443,11 @@ def run(s: Settings, log: Callable[[str], None]) -> dict[str, Any]:
                 log(f"[{i}/{len(plan)}] {sc.name}: {progress(results[sc.name])} ({time.monotonic() - started:.0f} s)")
             try:
                 for name, runs in interleave(plan, s, files, payloads).items():
-                    results[name]["interleaved"] = runs
-                    rates = ", ".join(f"{r['requests_per_second']:,.0f}" for r in runs)
-                    log(f"interleaved {name}: {rates} req/s")
+                    results[name]["interleaved"] = runs["wrk"]
+                    results[name]["interleaved_half_load"] = runs["half_load"]
+                    rates = ", ".join(f"{r['requests_per_second']:,.0f}" for r in runs["wrk"])
+                    p99s = ", ".join(f"{p['latency_ms'].get('p99', float('nan')):.2f}" for p in runs["half_load"])
+                    log(f"interleaved {name}: {rates} req/s; p99 at half load {p99s} ms")
             except Exception as exc:  # keep the scenarios' own numbers
                 log(f"interleaved rounds FAILED: {type(exc).__name__}: {exc}")
         finally:
@@ -458,8 +472,9 @@ def run(s: Settings, log: Callable[[str], None]) -> dict[str, Any]:
         "method": {
             "throughput": f"wrk 1 thread, {s.connections} connections, {s.wrk_seconds:g} s per run, Lua script "
             "load_tests/wrk_post.lua POSTing the scenario's bodies in rotation; errors = non-2xx + socket errors. "
-            f"The goal ratios use the median of {s.rounds} interleaved rounds over {', '.join(INTERLEAVED)} "
-            "(fresh servers, all up at once, measured in turn) when made, else each scenario's one run.",
+            f"The goals use the median of {s.rounds} interleaved rounds over {', '.join(INTERLEAVED)} "
+            "(fresh servers, all up at once, measured in turn; wrk rounds, then open-loop rounds at half the "
+            "median wrk maximum) when made, else each scenario's own runs.",
             "latency": f"load_tests/loadgen.py open_loop at fractions {list(s.fractions)} of the scenario's own wrk "
             f"maximum (measured just before, same server), {s.sweep_seconds:g} s each, at most {MAX_IN_FLIGHT} in "
             "flight (excess dropped and counted as errors); latency from each request's scheduled send time.",

@@ -59,9 +59,25 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None or b == 0 else a / b
 
 
+def half_load_points(result: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The open-loop runs at half load a latency verdict rests on: the interleaved rounds' when there
+    are any, else the sweep's 0.5 point."""
+    if not result:
+        return []
+    if result.get("interleaved_half_load"):
+        return list(result["interleaved_half_load"])
+    point = sweep_point({"r": result}, "r", HALF_LOAD)
+    return [] if point is None else [point]
+
+
+def p99_at_half_load(results: Mapping[str, dict[str, Any]], name: str) -> float | None:
+    """Median over :func:`half_load_points` of their p99 (ms)."""
+    p99s = [p["latency_ms"]["p99"] for p in half_load_points(results.get(name)) if "p99" in p.get("latency_ms", {})]
+    return statistics.median(p99s) if p99s else None
+
+
 def _p99_half(results: Mapping[str, dict[str, Any]]) -> float | None:
-    point = sweep_point(results, "ours_single", HALF_LOAD)
-    return None if point is None else point["latency_ms"].get("p99")
+    return p99_at_half_load(results, "ours_single")
 
 
 def _rows_per_worker(results: Mapping[str, dict[str, Any]]) -> float | None:
@@ -97,10 +113,11 @@ def scenario_errors(result: dict[str, Any] | None, runs: str = "all") -> int:
         for run in [result.get("wrk"), *result.get("concurrency_sweep", []), *(result.get("interleaved") or [])]:
             if run:
                 total += int(run.get("errors", 0))
-    if runs in ("all", "half_load"):
-        for point in result.get("sweep", []):
-            if runs == "all" or abs(point["fraction"] - HALF_LOAD) < 1e-9:
-                total += int(point.get("errors", 0))
+    if runs == "all":
+        for point in [*result.get("sweep", []), *(result.get("interleaved_half_load") or [])]:
+            total += int(point.get("errors", 0))
+    elif runs == "half_load":
+        total += sum(int(point.get("errors", 0)) for point in half_load_points(result))
     return total
 
 
@@ -150,7 +167,7 @@ def _num(value: Any, fmt: str = ",.0f") -> str:
 
 def _verdict(goal: dict[str, Any]) -> str:
     return {True: "**met**", False: "**not met**", None: "not measured"}[goal["met"]] + (
-        f" ({goal['verdict']})" if goal["verdict"] not in ("met", "not met") else ""
+        f" ({goal['verdict']})" if goal["verdict"] not in ("met", "not met", "not measured") else ""
     )
 
 
@@ -200,13 +217,18 @@ def markdown(report: dict[str, Any]) -> str:
             )
     interleaved = {name: r["interleaved"] for name, r in results.items() if r.get("interleaved")}
     if interleaved:
-        lines += ["", "### Interleaved rounds (the goal ratios use their medians)", "",
-                  "| scenario | req/s per round | median req/s | median server CPU ms/req | errors |",
-                  "|---|---|---|---|---|"]  # fmt: skip
+        lines += ["", "### Interleaved rounds (the goals use their medians)", "",
+                  "| scenario | wrk req/s per round | median req/s | median server CPU ms/req | wrk errors "
+                  "| p99 ms at half load per round | median | non-2xx + dropped |",
+                  "|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for name, runs in interleaved.items():
+            half = results[name].get("interleaved_half_load") or []
             lines.append(f"| {name} | {', '.join(_num(r['requests_per_second']) for r in runs)} | "
                          f"{_num(throughput(results, name))} | {_num(throughput(results, name, CPU), '.3f')} | "
-                         f"{sum(r['errors'] for r in runs)} |")  # fmt: skip
+                         f"{sum(r['errors'] for r in runs)} | "
+                         f"{', '.join(_num(p['latency_ms'].get('p99'), '.2f') for p in half) or '-'} | "
+                         f"{_num(p99_at_half_load(results, name) if half else None, '.2f')} | "
+                         f"{sum(p['errors'] for p in half) if half else '-'} |")  # fmt: skip
     lines += [
         "",
         "## Latency at fixed offered load (open loop; fraction of the scenario's own wrk maximum)",

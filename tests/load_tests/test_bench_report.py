@@ -121,3 +121,13 @@ def test_markdown_renders_goals_and_rows(results):
     assert "| ours / floor, single-record req/s | >= 0.85 x | 0.89 x | **met** |" in text
     assert "| ours_single | ours | 1 | records | 1 | 32 | 4,000 | 4,000 |" in text
     assert text.count("\n| ours_single | 0.5 |") == 1
+
+
+def test_p99_goal_uses_the_median_of_interleaved_half_load_rounds(results):
+    rounds = [{"fraction": 0.5, "errors": 0, "latency_ms": {"p99": p99}} for p99 in (1.2, 9.0, 1.8)]
+    results["ours_single"]["interleaved_half_load"] = rounds  # the sweep's own 0.5 point says 1.5
+    goal = by_key(compute_goals(results))["p99_half_load_ms"]
+    assert goal["value"] == 1.8 and goal["met"] is True
+    rounds[1]["errors"] = 5  # dropped requests in any round void the verdict
+    goal = by_key(compute_goals(results))["p99_half_load_ms"]
+    assert goal["met"] is False and "5 errors" in goal["verdict"]
