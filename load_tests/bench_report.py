@@ -254,9 +254,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", "## Scenarios", ""]
     for name, r in results.items():
         env = ", ".join(f"{k}={v}" for k, v in sorted(r.get("env", {}).items()) if k != "CTR_MODEL_DIR")
-        lines.append(
-            f"- `{name}`: {r['description']} Server: `{r['server_command']}`" + (f"; env {env}" if env else "")
-        )
+        line = f"- `{name}`: {r['description']} Server: `{r['server_command']}`" + (f"; env {env}" if env else "")
+        lines.append(line + (f". **FAILED, not measured**: {r['failed']}" if r.get("failed") else ""))
     checks = report.get("checks", {})
     if checks:
         lines += ["", "## Checks", ""] + [f"- {k}: {v}" for k, v in checks.items()]
