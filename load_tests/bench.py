@@ -255,8 +255,12 @@ def measure(sc: Scenario, s: Settings, files: dict[tuple[int, str], Path], paylo
     return out
 
 
+Runs = list[dict[str, Any]]
+
+
 def interleave(plan: Sequence[Scenario], s: Settings, files: dict[tuple[int, str], Path],
-               payloads: dict[tuple[int, str], list[bytes]]) -> dict[str, dict[str, list[dict[str, Any]]]]:  # fmt: skip
+               payloads: dict[tuple[int, str], list[bytes]], results: dict[str, dict[str, Any]],
+               ) -> dict[str, dict[str, Runs]]:  # fmt: skip
     """wrk rounds, then half-load open-loop rounds, over the INTERLEAVED scenarios in turn.
 
     One fresh server per scenario, all up at once, pinned to CPU 0; only the one being measured has
@@ -264,11 +268,11 @@ def interleave(plan: Sequence[Scenario], s: Settings, files: dict[tuple[int, str
     load spreads over every scenario instead of favouring one. The half-load rate of a scenario is
     half the median of its wrk rounds.
     """
-    chosen = [sc for sc in plan if sc.name in INTERLEAVED]
+    chosen = [sc for sc in plan if sc.name in INTERLEAVED and not results.get(sc.name, {}).get("failed")]
     if s.rounds < 1 or len(chosen) < 2:
         return {}
     servers: dict[str, ServerProcess] = {}
-    out: dict[str, dict[str, list[dict[str, Any]]]] = {sc.name: {"wrk": [], "half_load": []} for sc in chosen}
+    out: dict[str, dict[str, Runs]] = {sc.name: {"wrk": [], "half_load": []} for sc in chosen}
 
     def rotated(r: int) -> list[Scenario]:
         return chosen[r % len(chosen) :] + chosen[: r % len(chosen)]
@@ -456,7 +460,7 @@ def run(s: Settings, log: Callable[[str], None]) -> dict[str, Any]:
                     results[sc.name] = failed(sc, f"{type(exc).__name__}: {exc}")
                 log(f"[{i}/{len(plan)}] {sc.name}: {progress(results[sc.name])} ({time.monotonic() - started:.0f} s)")
             try:
-                for name, runs in interleave(plan, s, files, payloads).items():
+                for name, runs in interleave(plan, s, files, payloads, results).items():
                     results[name]["interleaved"] = runs["wrk"]
                     results[name]["interleaved_half_load"] = runs["half_load"]
                     rates = ", ".join(f"{r['requests_per_second']:,.0f}" for r in runs["wrk"])
