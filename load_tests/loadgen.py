@@ -84,6 +84,9 @@ class RunResult:
     target_rate: float | None = None
     dropped: int = 0
     errors: list[str] = field(default_factory=list)
+    # open loop: how late the driver sent each request after its scheduled time (its own backlog);
+    # large values mean the driver, not the server, limited the offered load
+    send_lag_ms: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,8 +96,8 @@ def summarise(latencies_s: Sequence[float]) -> dict[str, float]:
     if not latencies_s:
         return {}
     ms = np.asarray(latencies_s) * 1e3
-    p50, p90, p99, p999 = np.percentile(ms, [50, 90, 99, 99.9])
-    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "p99.9": float(p999),
+    p50, p90, p95, p99, p999 = np.percentile(ms, [50, 90, 95, 99, 99.9])
+    return {"p50": float(p50), "p90": float(p90), "p95": float(p95), "p99": float(p99), "p99.9": float(p999),
             "mean": float(ms.mean()), "max": float(ms.max())}  # fmt: skip
 
 
@@ -158,12 +161,14 @@ async def open_loop(
             pool.put_nowait(connection)
 
     n = int(rate * seconds)
+    lags: list[float] = []
     start = time.perf_counter()
     for i in range(n):
         scheduled = start + i / rate
         delay = scheduled - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
+        lags.append(time.perf_counter() - scheduled)
         try:
             connection = pool.get_nowait()
         except asyncio.QueueEmpty:
@@ -178,4 +183,4 @@ async def open_loop(
         await pool.get_nowait().close()
     done = sum(statuses.values())
     return RunResult("open", done, elapsed, dict(statuses), summarise(latencies), done / elapsed,
-                     target_rate=rate, dropped=dropped, errors=errors[:5])  # fmt: skip
+                     target_rate=rate, dropped=dropped, errors=errors[:5], send_lag_ms=summarise(lags))  # fmt: skip

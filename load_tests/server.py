@@ -21,37 +21,69 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class ServerProcess:
-    """``uvicorn app.main:create_app`` (uvloop, httptools, one worker) configured by CTR_* variables."""
+DEFAULT_APP = "app.main:create_app"
 
-    def __init__(self, env: dict[str, str], cpu: int | None = None, port: int | None = None) -> None:
+
+class ServerProcess:
+    """``uvicorn <app> --factory`` (uvloop, httptools) configured by CTR_* variables.
+
+    ``app`` is any ``module:factory`` (the baselines in ``load_tests/baselines`` run under the very
+    same uvicorn flags). ``cpu`` pins the server to one CPU, ``cpus`` to a list such as ``"0,1"``
+    (``taskset -c``; children, i.e. uvicorn's workers, inherit the mask). ``workers`` > 1 starts
+    uvicorn's process manager; readiness is then only known for whichever worker answered, so
+    ``start`` keeps polling until ``workers`` x 10 consecutive /readyz answers succeed.
+    """
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        cpu: int | None = None,
+        port: int | None = None,
+        *,
+        workers: int = 1,
+        app: str = DEFAULT_APP,
+        cpus: str | None = None,
+    ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be >= 1")
         self.port = port or free_port()
         self.env = {**os.environ, **env, "CTR_LOG_LEVEL": env.get("CTR_LOG_LEVEL", "warning")}
+        self.cpus = cpus if cpus is not None else (None if cpu is None else str(cpu))
         self.cpu = cpu
+        self.workers = workers
+        self.app = app
         self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        """The exact command line (recorded by benchmarks next to their numbers)."""
+        command = [sys.executable, "-m", "uvicorn", self.app, "--factory", "--host", "127.0.0.1",
+                   "--port", str(self.port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                   "--log-level", "warning"]  # fmt: skip
+        if self.workers > 1:
+            command += ["--workers", str(self.workers)]
+        if self.cpus is not None and shutil.which("taskset"):
+            command = ["taskset", "-c", self.cpus, *command]
+        return command
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
-        command = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-                   "--port", str(self.port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-                   "--log-level", "warning"]  # fmt: skip
-        if self.cpu is not None and shutil.which("taskset"):
-            command = ["taskset", "-c", str(self.cpu), *command]
-        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env)
+        self.process = subprocess.Popen(self.command(), cwd=ROOT, env=self.env)
         deadline = time.monotonic() + timeout
+        needed, streak = 1 if self.workers == 1 else 10 * self.workers, 0
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}")
             try:
                 with urllib.request.urlopen(f"{self.url}/readyz", timeout=1) as response:
-                    if response.status == 200:
-                        return self
+                    streak = streak + 1 if response.status == 200 else 0
             except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
+                streak = 0
+            if streak >= needed:
+                return self
+            time.sleep(0.1 if streak == 0 else 0.02)
         self.stop()
         raise RuntimeError(f"server on {self.url} not ready within {timeout} s")
 
