@@ -3,7 +3,7 @@
 NOT PART OF THE PRODUCT: a baseline for ``load_tests/bench.py`` (decision #22). A bare FastAPI app
 run under the very same uvicorn flags as ours, whose ``POST /v1/score``
 
-* reads the body with the same byte limit (``app.api.read_body``),
+* reads the body with the same byte limit (``app.api.receive_body``),
 * parses and validates the envelope with the same function (``app.payload.parse_score_request``:
   orjson, keys, ``records``/``columns`` shape, row limits, unknown column names),
 * validates every value the way our encoder does, with the encoder's own per-value checks
@@ -24,7 +24,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from app.api import read_body
+from app.api import receive_body
 from app.errors import ApiError, InvalidRequest, error_response
 from app.payload import parse_score_request
 from app.settings import Settings
@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/v1/score")
     async def score(request: Request) -> Response:
-        body = await read_body(request, settings.max_body_bytes)
+        body = await receive_body(request.receive, settings.max_body_bytes, request.headers.get("content-length"))
         parsed = parse_score_request(body, encoder, settings.max_records)
         try:
             if parsed.records is not None:
