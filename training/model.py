@@ -22,6 +22,22 @@ def fm_logit(rows: torch.Tensor, values: torch.Tensor, bias: torch.Tensor) -> to
     return bias + linear + pairwise
 
 
+def fm_logit_by_matmul(rows: torch.Tensor, values: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """:func:`fm_logit` as two batched matrix products: the form exported to ONNX.
+
+    ``values (B, 1, M) @ rows (B, M, K+1)`` gives [Σ x·w, S] and ``values² @ rows²`` the squares, so
+    onnxruntime runs two MatMuls where the broadcast form runs a broadcast multiply and sums over the
+    middle axis, its slow kernels: about half the time at batch 256 (docs/performance.md). Same
+    values as :func:`fm_logit` up to float rounding (tests/training/test_model.py).
+    """
+    x = values.unsqueeze(1)  # (B, 1, M)
+    summed = torch.matmul(x, rows).squeeze(1)  # (B, K+1): [Σ x·w, S]
+    squares = torch.matmul(x * x, rows * rows).squeeze(1)  # (B, K+1): [Σ (x·w)², Σ (x·V)²]
+    embedded = summed[:, 1:]  # (B, K)
+    pairwise = 0.5 * (embedded * embedded - squares[:, 1:]).sum(dim=1)  # (B,)
+    return bias + summed[:, 0] + pairwise
+
+
 def fm_logit_and_penalty(
     rows: torch.Tensor, values: torch.Tensor, bias: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -31,7 +47,7 @@ def fm_logit_and_penalty(
     (whose value-weighted form is exactly Σ (x_s·row_s)²), so the autograd graph has one multiply and
     one square where computing the logit and the penalty apart has three and two: ~20% less forward +
     backward time per batch (benchmarks/train_breakdown.py). Same values as :func:`fm_logit` up to float
-    rounding (tests/training/test_model.py); the export keeps :func:`fm_logit`.
+    rounding (tests/training/test_model.py); the export uses :func:`fm_logit_by_matmul`.
     """
     xr = rows * values.unsqueeze(-1)  # (B, M, K+1): [x·w, x·V]
     summed = xr.sum(dim=1)  # (B, K+1): [Σ x·w, S]
@@ -76,5 +92,5 @@ class Scorer(nn.Module):
         self.register_buffer("bias", torch.tensor(float(bias), dtype=torch.float32))
 
     def forward(self, rows: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logit = fm_logit(rows, values, self.bias)
+        logit = fm_logit_by_matmul(rows, values, self.bias)
         return torch.sigmoid(logit), logit

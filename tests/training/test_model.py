@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from contract.fm import fm_logit as numpy_fm_logit
-from training.model import FactorizationMachine, fm_logit, fm_logit_and_penalty
+from training.model import FactorizationMachine, fm_logit, fm_logit_and_penalty, fm_logit_by_matmul
 
 
 def brute_force_logit(rows, values, bias):
@@ -28,6 +28,8 @@ def test_fm_identity_matches_pairwise_sum():
     np.testing.assert_allclose(fm_logit(rows, values, torch.tensor(0.3, dtype=torch.float64)).numpy(), expected,
                                rtol=1e-12)  # fmt: skip
     np.testing.assert_allclose(numpy_fm_logit(rows.numpy(), values.numpy(), 0.3), expected, rtol=1e-12)
+    exported_form = fm_logit_by_matmul(rows, values, torch.tensor(0.3, dtype=torch.float64))
+    np.testing.assert_allclose(exported_form.numpy(), expected, rtol=1e-12)
 
 
 def test_training_form_gives_the_same_logit_and_the_value_weighted_penalty():
