@@ -23,7 +23,7 @@ from app.metrics import Metrics
 from app.redis_client import RedisClient, redis_errors
 from app.redis_keys import VersionKeys, unpack_rows
 from app.row_cache import RowCache
-from contract.encoding import HASH_MASK, hashed_field
+from contract.encoding import HASH_MASK, hashed_field, hashed_oov
 
 log = logging.getLogger("app")
 
@@ -68,6 +68,7 @@ class RedisStore:
         self.cluster = cluster
         self.offload_ids = offload_ids  # batches this large sort and assemble in a thread (numpy drops the GIL)
         self._failing = False  # log transitions, not every failed request
+        self._oov_ids = frozenset(int(hashed_oov(field)) for field in range(len(self.oov_rows)))
         self._publish_cache_size()
 
     async def gather(self, ids: np.ndarray) -> np.ndarray:
@@ -76,6 +77,13 @@ class RedisStore:
         Ids of features Redis holds no row for become their field's OOV id in ``ids`` (in place),
         so ``encoder.oov_fields`` reports them as the vocabulary encoder would have.
         """
+        if ids.size < _SMALL and (cached := self.cache.rows_if_all_cached(ids, self._oov_ids)) is not None:
+            self.metrics.cache_hits.inc(len(set(ids.reshape(-1).tolist()) - self._oov_ids))  # as counted below
+            rows, absent = cached
+            if absent.any():  # unseen values: their field's OOV row and id, as _assemble does
+                rows[absent] = self.oov_rows[hashed_field(ids[absent])]
+                ids[absent] &= ~HASH_MASK
+            return rows
         offload = ids.size >= self.offload_ids
         if offload:
             features, inverse = await asyncio.to_thread(_distinct, ids)

@@ -58,6 +58,29 @@ class RowCache:
         self._ref[slots[slots >= 0]] = _REF
         return slots
 
+    def rows_if_all_cached(
+        self, ids: np.ndarray, known_absent: frozenset[int] = frozenset()
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Rows (*ids.shape, width) and absent flags (*ids.shape) when every id is cached, else None.
+
+        The common case of a warm server (a small request whose features were all seen), in one
+        dict pass and one take: no distinct ids. ``known_absent`` ids (e.g. the fields' OOV ids,
+        which are never stored) count as cached and absent. Rows of absent features are
+        meaningless: the caller substitutes its OOV rows. Hits are marked referenced.
+        """
+        if not self.capacity:
+            return None
+        get = self._index.get
+        slots = [-1 if f in known_absent else get(f) for f in ids.reshape(-1).tolist()]
+        if not slots or None in slots:
+            return None
+        at = np.array(slots, dtype=np.intp)
+        known = at < 0
+        at[known] = 0  # any slot: the caller replaces these rows
+        self._ref[at[~known]] = _REF
+        absent = self._absent[at] | known
+        return self._rows.take(at, axis=0).reshape(*ids.shape, self.width), absent.reshape(ids.shape)
+
     def rows(self, slots: np.ndarray) -> np.ndarray:
         """(n, width) copy of the rows in ``slots`` (all cached)."""
         return self._rows.take(slots, axis=0)

@@ -93,3 +93,21 @@ def test_clear_empties_it():
     assert cache.entries == 0 and not cached(cache, [1, 2, 3]).any()
     fill(cache, [4])
     assert cached(cache, [4]).all()
+
+
+def test_rows_if_all_cached_only_when_every_id_is_cached():
+    cache = RowCache(10, 3)
+    features = np.array([7, 3, 99], dtype=np.int64)
+    cache.put(features, rows_for(features), np.array([False, True, False]))
+    ids = np.array([[99, 7, 3], [7, 7, 99]], dtype=np.int64)
+    found = cache.rows_if_all_cached(ids)
+    assert found is not None
+    rows, absent = found
+    assert rows.shape == (2, 3, 3)
+    np.testing.assert_array_equal(rows[~absent], rows_for(ids[~absent]))
+    assert absent.tolist() == [[False, False, True], [False, False, False]]
+    assert cache.rows_if_all_cached(np.array([[7, 5]])) is None  # 5 is not cached
+    found = cache.rows_if_all_cached(np.array([[7, 5]]), known_absent=frozenset({5}))
+    assert found is not None and found[1].tolist() == [[False, True]]
+    np.testing.assert_array_equal(found[0][0, 0], rows_for(np.array([7]))[0])
+    assert RowCache(0, 3).rows_if_all_cached(np.array([[5]]), known_absent=frozenset({5})) is None
