@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager, suppress
 
 import prometheus_client
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api import router
 from app.errors import install_handlers
@@ -60,6 +61,22 @@ async def _serving_from_redis(state: ServerState) -> AsyncIterator[None]:
             await state.model.close()
 
 
+class ScoringApp(FastAPI):
+    """FastAPI whose requests enter through ``front``: the metrics middleware, then the scoring hot path.
+
+    Both sit outside FastAPI's own middleware stack, so a ``/v1/score`` request answered by
+    ``app.hot_path`` pays for none of it; everything else continues into FastAPI as usual.
+    """
+
+    front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self.front(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     prometheus_client.disable_created_metrics()  # *_created series double the exposition for no use here
@@ -85,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if state.model is not None:
                 await state.model.close()
 
-    app = FastAPI(
+    app = ScoringApp(
         title="CTR scoring (factorization machine)",
         description="Real-time click probabilities from an FM trained with MixFM/SMFM augmentation.",
         version="0.1.0",
@@ -96,7 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     install_handlers(app, state.metrics)
     endpoints = frozenset(route.path for route in router.routes if hasattr(route, "path"))
-    if settings.hot_path:
-        app.add_middleware(HotPath, state=state)  # inside the metrics middleware: still counted and timed
-    app.add_middleware(MetricsMiddleware, metrics=state.metrics, endpoints=endpoints)
+    fastapi_app = super(ScoringApp, app).__call__
+    inner: ASGIApp = HotPath(fastapi_app, state) if settings.hot_path else fastapi_app
+    app.front = MetricsMiddleware(inner, metrics=state.metrics, endpoints=endpoints)  # counts and times both
     return app
