@@ -3,7 +3,8 @@
     python -m load_tests.profile [--artifact models/ml100k] [--seconds 10] [--out reports/profile.json]
 
 Opt-in (needs the ``bench`` extra for py-spy, ``wrk`` — ``load_tests/setup.sh`` — and a trained
-artifact). For each shape (one record; 256 records as ``columns``) a fresh server is pinned to CPU 0,
+artifact). For each shape (one record; 256 records as ``columns``; a ``/v1/rank`` of 1,000
+candidates) a fresh server is pinned to CPU 0,
 wrk drives it from CPU 1 with MovieLens test-split requests, and py-spy samples the server for
 ``--seconds``. Frames are summed into stages (HTTP server, framework, JSON parsing, encoding,
 lookup, inference, response, metrics) plus the top functions by own time. Writes JSON and markdown.
@@ -34,6 +35,7 @@ STAGES = (
     ("encoding (contract)", re.compile(r"contract/|ScoreRequest\.encode")),
     ("row lookup (store)", re.compile(r"app/(store|redis_store|row_cache)\.py")),
     ("JSON parse + validation", re.compile(r"app/payload\.py|orjson")),
+    ("ranking (candidate cache, split FM)", re.compile(r"app/(rank_cache|ranker|ranking|rank_payload)\.py")),
     ("metrics (prometheus)", re.compile(r"prometheus_client|app/metrics\.py")),
     ("our handler (rest)", re.compile(r"app/(api|hot_path)\.py")),
     ("framework (FastAPI/Starlette)", re.compile(r"fastapi/|starlette/")),
@@ -83,7 +85,16 @@ def bodies(batch: int, columns: bool) -> bytes:
     return orjson.dumps(body)
 
 
-def profile_shape(artifact: Path, body: bytes, connections: int, seconds: float) -> dict[str, Any]:
+def rank_body(artifact: Path, candidates: int) -> bytes:
+    """One context and ``candidates`` items of a fixed catalogue (the candidate cache's steady state)."""
+    from contract.artifact import load_artifact
+    from load_tests.workload import Workload
+
+    workload = Workload(load_artifact(artifact).encoder, seed=0)
+    return orjson.dumps(workload.rank_body(candidates, workload.catalogue(5000)))
+
+
+def profile_shape(artifact: Path, path: str, body: bytes, connections: int, seconds: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         body_file, lua = Path(tmp, "body.json"), Path(tmp, "post.lua")
         body_file.write_bytes(body)
@@ -92,7 +103,7 @@ def profile_shape(artifact: Path, body: bytes, connections: int, seconds: float)
             assert server.process is not None
             wrk = subprocess.Popen(
                 ["taskset", "-c", str(DRIVER_CPU), "wrk", "-t1", f"-c{connections}", f"-d{seconds + 3:.0f}s",
-                 "-s", str(lua), f"{server.url}/v1/score"], stdout=subprocess.PIPE, text=True,
+                 "-s", str(lua), f"{server.url}{path}"], stdout=subprocess.PIPE, text=True,
             )  # fmt: skip
             time.sleep(1.0)  # past connection set-up
             raw_file = Path(tmp, "raw.txt")
@@ -129,13 +140,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {tool} not found (load_tests/setup.sh; py-spy: pip install -e '.[bench]')", file=sys.stderr)
             return 2
     shapes = {
-        "1 record": (bodies(1, columns=False), 16),
-        "256 records as columns": (bodies(256, columns=True), 4),
+        "1 record": ("/v1/score", bodies(1, columns=False), 16),
+        "256 records as columns": ("/v1/score", bodies(256, columns=True), 4),
+        "/v1/rank 1 x 1000": ("/v1/rank", rank_body(args.artifact, 1000), 4),
     }
     result: dict[str, Any] = {"command": "python -m load_tests.profile " + " ".join(argv or sys.argv[1:]), "shapes": {}}
-    for name, (body, connections) in shapes.items():
+    for name, (path, body, connections) in shapes.items():
         print(f"profiling {name} ...", file=sys.stderr)
-        result["shapes"][name] = profile_shape(args.artifact, body, connections, args.seconds)
+        result["shapes"][name] = profile_shape(args.artifact, path, body, connections, args.seconds)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(render(result))

@@ -42,3 +42,17 @@ def tiny_trained(tiny_prepared, tmp_path_factory):
         manifest_extra={"dataset": {"name": "tiny"}, "metrics": {}},
     )  # fmt: skip
     return result, artifact
+
+
+@pytest.fixture(scope="module")
+def artifact_path(tiny_trained):
+    """A version directory of a small FM trained on tests/fixtures/tiny.csv."""
+    return tiny_trained[1]
+
+
+@pytest.fixture(scope="module")
+def sample_records(tiny_prepared):
+    """Raw records of the tiny dataset's test split, as a client would send them."""
+    from training.pipeline import raw_records
+
+    return raw_records(tiny_prepared, tiny_prepared.split.test[:20])

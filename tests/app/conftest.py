@@ -9,18 +9,6 @@ from app.main import create_app
 from app.settings import Settings
 
 
-@pytest.fixture(scope="module")
-def artifact_path(tiny_trained):
-    return tiny_trained[1]
-
-
-@pytest.fixture(scope="module")
-def sample_records(tiny_prepared):
-    from training.pipeline import raw_records
-
-    return raw_records(tiny_prepared, tiny_prepared.split.test[:20])
-
-
 @pytest.fixture
 def make_client(artifact_path):
     clients = []
