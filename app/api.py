@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from app.scoring import Scores, ScoringModel
 from app.state import ServerState
 
 router = APIRouter()
+Handler = Callable[[ServerState, bytes, str], Awaitable[bytes]]  # (state, body, request id) -> JSON body
 JSON = "application/json"
 _MAX_REQUEST_ID = 128
 
@@ -124,14 +126,15 @@ def ready_model(state: ServerState) -> ScoringModel:
     responses={200: {"description": "one probability per record, in request order"}, **ERROR_RESPONSES},
 )
 async def score(request: Request) -> Response:
+    return await answer(request, score_json)
+
+
+async def answer(request: Request, handler: Handler) -> Response:
+    """A FastAPI route's answer from a body-level handler (``app.hot_path`` calls the same handlers)."""
     state = state_of(request)
     rid = request_id(request.headers.get("x-request-id"))
     body = await receive_body(request.receive, state.settings.max_body_bytes, request.headers.get("content-length"))
-    return json_response(await score_json(state, body, rid), rid)
-
-
-def json_response(body: bytes, rid: str) -> Response:
-    return Response(body, media_type=JSON, headers={"x-request-id": rid})
+    return Response(await handler(state, body, rid), media_type=JSON, headers={"x-request-id": rid})
 
 
 async def score_json(state: ServerState, body: bytes, rid: str) -> bytes:
@@ -194,10 +197,7 @@ async def _explain(state: ServerState, explainer: Explainer, *rows_and_logits: A
     responses={200: {"description": "one probability per candidate, in request order"}, **ERROR_RESPONSES},
 )
 async def rank_candidates(request: Request) -> Response:
-    state = state_of(request)
-    rid = request_id(request.headers.get("x-request-id"))
-    body = await receive_body(request.receive, state.settings.max_body_bytes, request.headers.get("content-length"))
-    return json_response(await rank_json(state, body, rid), rid)
+    return await answer(request, rank_json)
 
 
 async def rank_json(state: ServerState, body: bytes, rid: str) -> bytes:

@@ -12,15 +12,12 @@ schema, which still documents both endpoints — passes through to FastAPI.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api import ClientGone, rank_json, receive_body, request_id, score_json
+from app.api import ClientGone, Handler, rank_json, receive_body, request_id, score_json
 from app.errors import ApiError, render_api_error, render_unexpected
 from app.state import ServerState
 
-Handler = Callable[[ServerState, bytes, str], Awaitable[bytes]]
 HANDLERS: dict[str, Handler] = {"/v1/score": score_json, "/v1/rank": rank_json}
 _JSON = (b"content-type", b"application/json")
 

@@ -53,13 +53,19 @@ def load_json(body: bytes) -> Any:
         raise MalformedBody(f"request body is not valid JSON: {exc}") from None
 
 
-def parse_score_request(body: bytes, encoder: Encoder, max_records: int) -> ScoreRequest:
+def load_object(body: bytes, keys: frozenset[str], expected: str) -> dict[str, Any]:
+    """The body as a JSON object whose keys are all in ``keys`` (``expected`` lists them for the error)."""
     data = load_json(body)
     if not isinstance(data, dict):
         raise InvalidRequest("request body must be a JSON object")
     for key in data:
-        if key not in SCORE_KEYS:
-            raise InvalidRequest(f"unknown key {key!r} (expected records or columns, report_oov, explain)", key)
+        if key not in keys:
+            raise InvalidRequest(f"unknown key {key!r} (expected {expected})", key)
+    return data
+
+
+def parse_score_request(body: bytes, encoder: Encoder, max_records: int) -> ScoreRequest:
+    data = load_object(body, SCORE_KEYS, "records or columns, report_oov, explain")
     report_oov = data.get("report_oov", False)
     if not isinstance(report_oov, bool):
         raise InvalidRequest("must be true or false", "report_oov")

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from app.errors import InvalidRequest
-from app.payload import load_json
+from app.payload import load_object
 from app.ranking import RankPlan
 from contract.encoding import EncodedBatch, EncodingError
 from contract.memo import Encoder
@@ -43,12 +43,7 @@ class RankRequest:
 
 def parse_rank_request(body: bytes, plan: RankPlan, max_candidates: int) -> RankRequest:
     """Check the body's shape and the context's fields; candidates are checked as they are encoded."""
-    data = load_json(body)
-    if not isinstance(data, dict):
-        raise InvalidRequest("request body must be a JSON object")
-    for key in data:
-        if key not in RANK_KEYS:
-            raise InvalidRequest(f"unknown key {key!r} (expected context, candidates, top_k, explain)", key)
+    data = load_object(body, RANK_KEYS, "context, candidates, top_k, explain")
     context, candidates = data.get("context", {}), data.get("candidates")
     if not isinstance(context, dict):
         raise InvalidRequest("must be an object of context fields", "context")
