@@ -28,7 +28,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.metrics import Metrics
-from contract.encoding import EncodingError
+from contract.values import EncodingError
 
 log = logging.getLogger("app")
 

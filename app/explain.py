@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from app.scoring import ScoringModel
-from contract.encoding import EncodingError, FieldEncoder
+from contract.field import FieldEncoder
+from contract.values import EncodingError
 
 TOP_PAIRS = 5
 

@@ -15,8 +15,9 @@ from typing import Any
 import orjson
 
 from app.errors import InvalidRequest, MalformedBody
-from contract.encoding import EncodedBatch, EncodingError
+from contract.encoding import EncodedBatch
 from contract.memo import Encoder
+from contract.values import EncodingError
 
 SCORE_KEYS = frozenset({"records", "columns", "report_oov", "explain"})
 

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from app.redis_client import RedisClient, redis_errors
 from app.redis_keys import ModelKeys, VersionKeys, check_name, pack_rows
 from contract.artifact import Artifact, load_artifact
-from contract.encoding import HASH_MASK
+from contract.hashing import HASH_MASK
 
 log = logging.getLogger("app")
 

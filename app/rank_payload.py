@@ -23,8 +23,9 @@ import numpy as np
 from app.errors import InvalidRequest
 from app.payload import load_object
 from app.ranking import RankPlan
-from contract.encoding import EncodedBatch, EncodingError
+from contract.encoding import EncodedBatch
 from contract.memo import Encoder
+from contract.values import EncodingError
 
 RANK_KEYS = frozenset({"context", "candidates", "top_k", "explain"})
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from app.rank_cache import CandidateCache
 from app.scoring import ScoringModel
-from contract.encoding import FieldEncoder
+from contract.field import FieldEncoder
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from app.metrics import Metrics
 from app.redis_client import RedisClient, redis_errors
 from app.redis_keys import VersionKeys, unpack_rows
 from app.row_cache import RowCache
-from contract.encoding import HASH_MASK, hashed_field, hashed_oov
+from contract.hashing import HASH_MASK, hashed_field, hashed_oov
 
 log = logging.getLogger("app")
 

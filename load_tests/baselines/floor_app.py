@@ -29,7 +29,8 @@ from app.errors import ApiError, InvalidRequest, error_response
 from app.payload import parse_score_request
 from app.settings import Settings
 from contract.artifact import load_artifact
-from contract.encoding import EncodingError, FeatureEncoder, _json_type
+from contract.encoding import FeatureEncoder
+from contract.values import EncodingError, json_type
 
 CONSTANT = b'{"model":"floor","probabilities":[0.5]}'
 
@@ -61,7 +62,7 @@ def validate_records(encoder: FeatureEncoder, records: Sequence[Any]) -> None:
     known = frozenset(encoder.sources)
     for r, record in enumerate(records):
         if not isinstance(record, dict):
-            raise EncodingError(None, f"record {r} must be a JSON object, got {_json_type(record)}", r)
+            raise EncodingError(None, f"record {r} must be a JSON object, got {json_type(record)}", r)
         for key in record:
             if key not in known:
                 raise EncodingError(key, "unknown field", r)

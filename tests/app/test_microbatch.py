@@ -15,6 +15,7 @@ from app.metrics import Metrics
 from app.microbatch import MicroBatcher
 from app.scoring import Scores, ScoringModel
 from app.settings import Settings
+from contract.fm import sigmoid
 
 LOOPS = {"asyncio": asyncio.run, "uvloop": uvloop.run}
 LONG = 10.0  # a delay no test waits for: only a size flush or close() can release the queue
@@ -33,7 +34,7 @@ class RecordingRun:
             self.fail_times -= 1
             raise RuntimeError("onnxruntime broke")
         logits = values.sum(axis=1).astype(np.float32)
-        return Scores(1 / (1 + np.exp(-logits)), logits)
+        return Scores(sigmoid(logits), logits)
 
 
 async def settle(*awaitables, return_exceptions: bool = False) -> list:

@@ -10,7 +10,7 @@ from app.publish import Published, PublishError
 from app.redis_keys import ModelKeys, pack_rows
 from cli import main
 from contract.artifact import load_artifact
-from contract.encoding import HASH_MASK, feature_hash
+from contract.hashing import HASH_MASK, feature_hash
 from tests.app.redis_helpers import (
     SHARED_URL,
     another_version,

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from app.main import create_app
 from app.settings import Settings
 from contract.artifact import load_artifact
-from contract.encoding import FeatureEncoder, FieldEncoder
+from contract.encoding import FeatureEncoder
+from contract.field import FieldEncoder
 from tests.app.conftest import post, post_rank
 from tests.app.test_api import assert_error
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from app.redis_keys import ModelKeys, VersionKeys, check_name, pack_rows, unpack_rows
-from contract.encoding import feature_hash
+from contract.hashing import feature_hash
 
 VERSION = "20261129T120501Z-3fa2b1"
 

@@ -5,8 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract.encoding import EncodingError, FeatureEncoder
+from contract.encoding import FeatureEncoder
 from contract.memo import MemoEncoder
+from contract.values import EncodingError
 from tests.contract.test_encoding import SCHEMA, TRAIN, WEIGHTED
 
 # Raw values of every JSON type, including the ones the contract treats differently although
