@@ -175,7 +175,7 @@ class FeatureEncoder:
         """Per row, the fields whose (non-padding) slots fell back to the OOV feature.
 
         In the hashed id space, unseen values keep their hash until a store resolves them to 0
-        (see ``app.store.EmbeddingStore.gather``); only then does this report them.
+        (see ``app.stores.memory.EmbeddingStore.gather``); only then does this report them.
         """
         flags = np.zeros((len(batch), len(self.fields)), dtype=bool)
         for j, f in enumerate(self.fields):
