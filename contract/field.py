@@ -12,7 +12,6 @@ vocabulary; parsing raw values (``contract.values``) is the same in both.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,7 +19,7 @@ import numpy as np
 
 from contract.hashing import HASH_MASK, MAX_HASHED_FIELDS, HashedIds, bucket_ids, feature_hash, hashed_oov
 from contract.schema import FieldSpec
-from contract.values import ValueParser
+from contract.values import ValueParser, integer_column, numeric_column
 
 OOV = 0  # local id of a field's out-of-vocabulary feature
 MISSING = -1  # a missing value in an id column, before it becomes the field's OOV id (or an error)
@@ -86,11 +85,12 @@ class FieldEncoder(ValueParser):
         self.bucket_ids = np.array(buckets if spec.kind == "numeric" else [], dtype=np.int64)
         # A non-empty string needs no canonicalisation when it is already the vocabulary's spelling.
         self._plain_strings = spec.dtype == "string" and spec.transform is None
+        self._integer_ids: tuple[np.ndarray, np.ndarray] | None = None  # built on first use, see _integer_index
 
     # -- column -> feature ids -------------------------------------------------------------------
     def buckets(self, column: Sequence[Any]) -> np.ndarray:
         """Bucket (local id, 1-based) of each value of a numeric column; missing values get ``MISSING``."""
-        numbers = np.fromiter((nan_if_none(self.number(v, r)) for r, v in enumerate(column)), np.float64, len(column))
+        numbers = numeric_column(column, self)
         local = np.searchsorted(self.boundaries, numbers, side="right") + 1
         local[np.isnan(numbers)] = MISSING
         return local
@@ -107,6 +107,8 @@ class FieldEncoder(ValueParser):
         if self.spec.kind == "numeric":
             local = self.buckets(column)
             return np.where(local == MISSING, MISSING, self.bucket_ids[local])
+        if not self.hashed and (integers := integer_column(column, self.spec)) is not None:
+            return self._integer_feature_ids(*integers)
         lookup = self.ids.__getitem__
         out = np.empty(len(column), dtype=np.int64)
         for r, value in enumerate(column):
@@ -116,6 +118,27 @@ class FieldEncoder(ValueParser):
                 key = self.canonical(value, r)
                 out[r] = MISSING if key is None else lookup(key)
         return out
+
+    def _integer_feature_ids(self, values: np.ndarray, missing: np.ndarray | None) -> np.ndarray:
+        """:meth:`feature_ids` of an integer column without a per-value loop: a binary search among the
+        vocabulary's integer spellings (the same ids as looking up ``str(v)``, tests/contract)."""
+        keys, ids = self._integer_index()
+        at = np.minimum(np.searchsorted(keys, values), max(len(keys) - 1, 0))
+        out = np.where(keys[at] == values, ids[at], self.oov_id) if len(keys) else np.full(len(values), self.oov_id)
+        if missing is not None:
+            out[missing] = MISSING
+        return out
+
+    def _integer_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """(sorted int64 values, their global ids) of the vocabulary entries spelled as canonical integers."""
+        if self._integer_ids is None:
+            vocabulary = self.vocabulary
+            spelled = np.fromiter(map(_int64_spelling, vocabulary), bool, len(vocabulary))
+            keys = np.fromiter((int(v) for v, ok in zip(vocabulary, spelled, strict=True) if ok), np.int64)
+            ids = self.offset + 1 + np.flatnonzero(spelled)  # local id = vocabulary position + 1
+            order = np.argsort(keys, kind="stable")
+            self._integer_ids = keys[order], ids[order]
+        return self._integer_ids
 
     def feature_hashes(self, index: int) -> np.ndarray:
         """(size,) hashed id of each local id of this (vocabulary) field, at position ``index``."""
@@ -157,5 +180,9 @@ class FieldEncoder(ValueParser):
         return layout
 
 
-def nan_if_none(value: float | None) -> float:
-    return math.nan if value is None else value
+def _int64_spelling(value: str) -> bool:
+    """Whether ``value`` is how an int64 is spelled canonically (``"-12"``, not ``"012"``, ``"+1"``, ``"-0"``)."""
+    if not value.lstrip("-").isascii() or not value.lstrip("-").isdigit():
+        return False
+    number = int(value)
+    return str(number) == value and -(2**63) <= number < 2**63

@@ -198,7 +198,7 @@ class _Stream:
                 name=f.spec.name,
                 kind=f.spec.kind,
                 side=f.spec.side,
-                distinct=None if f.spec.kind == "numeric" else len(counts.values[f.spec.name]),
+                distinct=None if f.spec.kind == "numeric" else counts.distinct(f.spec.name),
                 vocabulary=f.size - 1,
                 missing_share=float(missing[j] / n_rows) if n_rows else 0.0,
                 oov_share=None if f.spec.kind == "numeric" else float(oov[j] / present[j]) if present[j] else 0.0,
