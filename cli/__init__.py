@@ -11,10 +11,11 @@ import sys
 
 from app import cli as app_cli
 from contract import ArtifactError, EncodingError, SchemaError
+from contract.toml_keys import ConfigKeyError
 from training import cli as training_cli
 from training.data.errors import DataError
 
-USER_ERRORS = (SchemaError, EncodingError, ArtifactError, DataError)
+USER_ERRORS = (SchemaError, ConfigKeyError, EncodingError, ArtifactError, DataError)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -148,7 +148,7 @@ class ValueCounts:
 
     def distinct(self, name: str) -> int:
         """Distinct canonical values of a categorical field."""
-        return len(self._ranked(name))
+        return len(self._ranked(name)[0])
 
     def vocabularies(self) -> dict[str, list[str]]:
         """Per categorical field, the values seen ``min_count`` times, by descending count, then by value.

@@ -9,6 +9,7 @@ from typing import Any
 
 from training import dataset_cli
 from training.config import AUGMENTATIONS, PRESETS, SALIENCY_MODES
+from training.stream import cli as stream_cli
 
 
 def register(commands: Any) -> None:
@@ -54,6 +55,7 @@ def register(commands: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
     dataset_cli.register(commands)
+    stream_cli.register(commands)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -71,12 +71,12 @@ def train(
     generator = torch.Generator().manual_seed(config.seed)
     sparse = config.sparse if config.sparse is not None else num_features > SPARSE_ABOVE
     model = FactorizationMachine(num_features, config.dim, sparse=sparse, init_std=config.init_std)
-    optimizers = _optimizers(model, config.lr, sparse)
+    optimizers = make_optimizers(model, config.lr, sparse)
     schedulers = [torch.optim.lr_scheduler.ExponentialLR(o, gamma=config.lr_decay) for o in optimizers]
     # Opt-in: compiling gather + FM + loss (and its backward) saves per-op overhead at a one-off compile cost.
     forward = torch.compile(batch_objective, dynamic=False) if config.compile else batch_objective
 
-    best_auc, best_epoch, best_state, stale = -math.inf, 0, _snapshot(model), 0
+    best_auc, best_epoch, best_state, stale = -math.inf, 0, snapshot(model), 0
     best_validation: dict[str, float] = {}
     history: list[dict[str, Any]] = []
     log = log_path.open("w") if log_path else None
@@ -110,7 +110,7 @@ def train(
             }
             improved = metrics["auc"] > best_auc
             if improved:
-                best_auc, best_epoch, best_state, stale = metrics["auc"], epoch, _snapshot(model), 0
+                best_auc, best_epoch, best_state, stale = metrics["auc"], epoch, snapshot(model), 0
                 best_validation = metrics
             else:
                 stale += 1
@@ -202,7 +202,8 @@ def batch_objective(
     return loss.detach(), loss + l2 * penalty / len(labels)
 
 
-def _optimizers(model: FactorizationMachine, lr: float, sparse: bool) -> list[torch.optim.Optimizer]:
+def make_optimizers(model: FactorizationMachine, lr: float, sparse: bool) -> list[torch.optim.Optimizer]:
+    """The optimizers of one training step: SparseAdam on a sparse table (+ Adam on the bias), else fused Adam."""
     if sparse:
         # SparseAdam only updates the rows a batch touched; the scalar bias needs a dense optimizer.
         return [torch.optim.SparseAdam([model.table.weight], lr=lr), torch.optim.Adam([model.bias], lr=lr)]
@@ -210,5 +211,6 @@ def _optimizers(model: FactorizationMachine, lr: float, sparse: bool) -> list[to
     return [torch.optim.Adam(model.parameters(), lr=lr, fused=True)]
 
 
-def _snapshot(model: FactorizationMachine) -> dict[str, torch.Tensor]:
+def snapshot(model: FactorizationMachine) -> dict[str, torch.Tensor]:
+    """A copy of the model's weights (the best epoch's, restored at the end)."""
     return {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -99,6 +99,7 @@ def test_integer_lookup_ignores_non_canonical_spellings():
 def test_vocabulary_order_is_count_then_spelling_for_integers():
     counts = ValueCounts.of(SCHEMA.fields[:1], [{"c_int": np.array([10, 9, 9, 10, -1, -1, 100, 100, 2])}])
     assert counts.vocabularies()["c_int"] == ["-1", "10", "100", "9"]  # ties by string: "-1" < "10" < "100" < "9"
+    assert counts.distinct("c_int") == 5
 
 
 def test_a_column_mixing_strings_and_integers_counts_them_as_one_spelling():

@@ -18,7 +18,7 @@ from contract.schema import DatasetSchema
 from training.data import delimited, jsonl, libfm, parquet
 from training.data.chunks import DEFAULT_CHUNK_ROWS, Chunk
 from training.data.errors import DataError
-from training.data.files import list_files
+from training.data.files import DataFile, list_files
 from training.data.source import SourceSpec, parse_source
 
 Table = dict[str, np.ndarray]
@@ -47,12 +47,20 @@ def iter_chunks(
         return
     if path is None:
         raise DataError(f"dataset {schema.name!r} needs --data <path> (its schema declares format = {spec.format!r})")
-    read = _FORMATS[spec.format or ""](schema, spec)
     for file in list_files(path, spec):
-        for chunk in read(file.path, chunk_rows):
-            if spec.partition_column is not None:
-                chunk.columns[spec.partition_column] = np.full(len(chunk), file.date, dtype=object)
-            yield chunk
+        yield from iter_file_chunks(schema, file, chunk_rows, spec)
+
+
+def iter_file_chunks(
+    schema: DatasetSchema, file: DataFile, chunk_rows: int = DEFAULT_CHUNK_ROWS, spec: SourceSpec | None = None
+) -> Iterator[Chunk]:
+    """Raw columns of one data file (as :func:`iter_chunks` lists them), with its partition date filled in."""
+    spec = spec or parse_source(schema)
+    read = _FORMATS[spec.format or ""](schema, spec)
+    for chunk in read(file.path, chunk_rows):
+        if spec.partition_column is not None:
+            chunk.columns[spec.partition_column] = np.full(len(chunk), file.date, dtype=object)
+        yield chunk
 
 
 def load_table(schema: DatasetSchema, data: str | Path | None = None) -> Table:

@@ -1,0 +1,117 @@
+"""Shards -> encoded chunks -> a shuffle buffer -> (augmented) mini-batches, in bounded memory.
+
+Each rank reads its shards in a fresh random order every epoch, ``chunk_rows`` rows at a time (one
+Parquet record batch), keeps the rows with a label and encodes them with the fitted contract. Chunks
+fill a buffer of ``buffer_rows`` rows; a full buffer is augmented (``training.augment.epoch_data``:
+MixFM/SMFM partners are drawn from the same buffer), permuted and cut into mini-batches. Memory is
+one buffer (and its mixes), whatever the number of rows; the rows a buffer leaves short of a whole
+batch wait for the next buffer, so every batch but the last is full.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from contract.encoding import FeatureEncoder
+from contract.schema import DatasetSchema
+from contract.values import EncodingError
+from training.augment import concat
+from training.data.errors import located
+from training.data.labels import derive
+from training.data.readers import iter_file_chunks
+from training.stream.shards import Shard
+from training.tensors import Tensors
+
+Augment = Callable[[Tensors], Tensors]
+
+
+def encoded_chunks(
+    schema: DatasetSchema, encoder: FeatureEncoder, shards: Iterable[Shard], chunk_rows: int
+) -> Iterator[Tensors]:
+    """The labelled rows of ``shards``, in order, encoded, at most ``chunk_rows`` per chunk."""
+    for shard in shards:
+        for chunk in iter_file_chunks(schema, shard.file, chunk_rows):
+            derived = derive(chunk, schema, timestamps=False)
+            kept = chunk.take(derived.keep)
+            try:
+                batch = encoder.encode_columns(kept.columns, len(kept))
+            except EncodingError as exc:
+                raise located(exc, kept.where) from None
+            yield Tensors(torch.from_numpy(batch.ids), torch.from_numpy(batch.values), torch.from_numpy(derived.labels))
+
+
+def shuffled_shards(shards: list[Shard], generator: torch.Generator) -> list[Shard]:
+    return [shards[i] for i in torch.randperm(len(shards), generator=generator).tolist()]
+
+
+def training_batches(
+    chunks: Iterable[Tensors],
+    buffer_rows: int,
+    batch_size: int,
+    generator: torch.Generator,
+    augment: Augment | None = None,
+    timings: dict[str, float] | None = None,
+) -> Iterator[Tensors]:
+    """Mini-batches of ``batch_size`` rows (the last may be short) from buffers of ``buffer_rows`` rows.
+
+    ``augment`` turns a buffer's rows into the rows trained on (e.g. originals + mixes); ``timings``
+    receives the seconds spent in it under "augment".
+    """
+    pending: list[Tensors] = []
+    held = 0
+    carry: Tensors | None = None
+    for chunk in chunks:
+        pending.append(chunk)
+        held += len(chunk)
+        if held >= buffer_rows:
+            rows = _prepare(concat(*pending), generator, augment, timings)
+            pending, held = [], 0
+            carry = yield from _cut(rows if carry is None else concat(carry, rows), batch_size)
+    if pending:
+        rows = _prepare(concat(*pending), generator, augment, timings)
+        carry = yield from _cut(rows if carry is None else concat(carry, rows), batch_size)
+    if carry is not None and len(carry):
+        yield carry
+
+
+def _prepare(rows: Tensors, generator: torch.Generator, augment: Augment | None, timings: Any) -> Tensors:
+    if augment is not None:
+        import time
+
+        started = time.perf_counter()
+        rows = augment(rows)
+        if timings is not None:
+            timings["augment"] = timings.get("augment", 0.0) + time.perf_counter() - started
+    return rows.take(torch.randperm(len(rows), generator=generator))
+
+
+def _cut(rows: Tensors, batch_size: int) -> Iterator[Tensors]:
+    """Yield whole batches of ``rows``; return the rest (fewer than ``batch_size`` rows)."""
+    whole = len(rows) // batch_size * batch_size
+    for start in range(0, whole, batch_size):
+        yield Tensors(rows.ids[start : start + batch_size], rows.values[start : start + batch_size],
+                      rows.labels[start : start + batch_size])  # fmt: skip
+    return Tensors(rows.ids[whole:], rows.values[whole:], rows.labels[whole:])
+
+
+def sample_records(schema: DatasetSchema, shard: Shard, n: int) -> list[dict[str, Any]]:
+    """The first ``n`` rows of a shard as a client sends them (JSON types, None for missing values)."""
+    chunk = next(iter_file_chunks(schema, shard.file, n))
+    records = []
+    for r in range(min(n, len(chunk))):
+        record = {}
+        for source in schema.sources:
+            value = chunk.columns[source][r]
+            value = value.item() if isinstance(value, np.generic) else value
+            if isinstance(value, float) and math.isnan(value):
+                value = None
+            elif isinstance(value, float) and value.is_integer():
+                value = int(value)
+            record[source] = value
+        records.append(record)
+    return records

@@ -1,0 +1,148 @@
+"""A streamed training job end to end: shards -> split by date -> counting pass -> vocabulary ->
+distributed training -> test metrics -> export (and publish) by rank 0.
+
+Every rank runs this same function (``torchrun`` starts them); ranks differ only in the shards they
+read and in rank 0's duties (progress, logs, export, publish). The summary it returns (on every rank)
+holds the metrics, the split, the timings and each rank's peak RSS.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from contract.encoding import FeatureEncoder
+from contract.schema import load_schema
+from training.data.errors import DataError
+from training.stream import distributed
+from training.stream.batches import encoded_chunks, sample_records
+from training.stream.config import StreamConfig
+from training.stream.counting import ShardCounts, check_streamable, count_shards
+from training.stream.distributed import Cluster
+from training.stream.shards import assign, list_shards, split_by_date
+from training.stream.trainer import Data, evaluate, train_loop
+
+CHECK_ROWS = 4096  # test rows the exporter scores with PyTorch and onnxruntime (parity check)
+METRICS_LOG = "metrics.jsonl"
+SAMPLE_REQUEST = "sample_request.json"
+
+
+def run_job(config: StreamConfig, cluster: Cluster, progress: bool = True, export: bool = True) -> dict[str, Any]:
+    """Run the job on this rank; returns the summary (``artifact`` is set on rank 0 when exporting)."""
+    started = time.perf_counter()
+    main = cluster.is_main
+    schema = load_schema(config.dataset)
+    check_streamable(schema)
+    split = split_by_date(list_shards(schema, config.data), config.validation_days, config.test_days)
+    if len(split.train) < cluster.world_size:
+        raise DataError(f"{len(split.train)} training shards for {cluster.world_size} ranks: each rank needs one")
+    mine = assign(split.train, cluster.rank, cluster.world_size)
+    _say(main, f"{schema.name}: {json.dumps(split.describe())}; {cluster.world_size} process(es), backend "
+               f"{cluster.backend or 'none'}; rank 0 reads {len(mine)} training shards")  # fmt: skip
+
+    counted = time.perf_counter()
+    counts = _count(config, schema, split.train, mine, cluster, progress and main)
+    encoder = FeatureEncoder.from_counts(schema.fields, counts.counts)
+    count_seconds = time.perf_counter() - counted
+    _say(main, f"vocabulary: {encoder.num_features:,} features in {len(encoder.fields)} fields, "
+               f"{encoder.num_slots} slots ({count_seconds:.1f} s counting)")  # fmt: skip
+
+    data = Data(schema, encoder, mine, assign(split.validation, cluster.rank, cluster.world_size),
+                config.chunk_rows, config.buffer_rows)  # fmt: skip
+    log: list[dict[str, Any]] = []
+
+    def on_epoch(record: dict[str, Any]) -> None:
+        log.append(record)
+        _say(main, json.dumps({"event": "epoch", **record}))
+
+    trained = time.perf_counter()
+    result = train_loop(config.training, data, cluster, on_epoch)
+    train_seconds = time.perf_counter() - trained
+    test = evaluate(result.model, data, assign(split.test, cluster.rank, cluster.world_size), cluster)
+    metrics = {
+        "validation": result.best_validation,
+        "test": {**test.summary(), "ece": test.ece()},
+        "best_epoch": result.best_epoch,
+        "epochs_run": len(result.history),
+    }
+    peaks = distributed.gather_objects(peak_rss_mb(), cluster)
+    summary: dict[str, Any] = {
+        "dataset": schema.name,
+        "split": split.describe(),
+        **metrics,
+        "distributed": {"world_size": cluster.world_size, "backend": cluster.backend, "device": str(cluster.device)},
+        "features": encoder.num_features,
+        "training_rows": sum(counts.rows.values()),
+        "seconds": {
+            "count": round(count_seconds, 3),
+            "train": round(train_seconds, 3),
+            "total": round(time.perf_counter() - started, 3),
+        },
+        "samples_per_s": round(sum(r["rows"] for r in result.history) / max(train_seconds, 1e-9), 1),
+        "peak_rss_mb": {"per_rank": peaks, "max": max(peaks), "sum": round(sum(peaks), 1)},
+        "history": result.history,
+    }
+    if main and export:
+        summary["artifact"] = str(_export(config, summary, data, split.test[0], result.model.cpu(), log))
+    distributed.barrier(cluster)  # nobody leaves (and tears the group down) while rank 0 still exports
+    return summary
+
+
+def _count(
+    config: StreamConfig, schema: Any, train: list[Any], mine: list[Any], cluster: Cluster, progress: bool
+) -> ShardCounts:
+    """Alone: every training shard, in ``count_workers`` processes. Distributed: each rank its own shards,
+    then every rank merges everyone's counts (so all build the same vocabulary)."""
+    if not cluster.distributed:
+        return count_shards(schema, train, config.chunk_rows, config.count_workers, progress)
+    local = count_shards(schema, mine, config.chunk_rows, 1, progress)
+    parts = distributed.gather_objects(local, cluster)
+    total = parts[0]
+    for part in parts[1:]:
+        total.merge(part)
+    return total
+
+
+def _export(
+    config: StreamConfig,
+    summary: dict[str, Any],
+    data: Data,
+    test_shard: Any,
+    model: Any,
+    log: list[dict[str, Any]],
+) -> Path:
+    from training.export import export_artifact
+
+    check = next(encoded_chunks(data.schema, data.encoder, [test_shard], CHECK_ROWS))
+    return export_artifact(
+        model,
+        data.encoder,
+        config.out,
+        config.name or data.schema.name,
+        check_rows=check,
+        manifest_extra={
+            "dataset": {"name": data.schema.name, "schema": data.schema.to_dict(), "data": str(config.data)},
+            "split": summary["split"],
+            "metrics": {k: summary[k] for k in ("validation", "test", "best_epoch", "epochs_run")},
+            "training": config.training.to_dict(),
+            "stream": {**config.to_dict(), "world_size": summary["distributed"]["world_size"]},
+        },
+        extra_files={
+            METRICS_LOG: "".join(json.dumps(r) + "\n" for r in log).encode(),
+            SAMPLE_REQUEST: json.dumps({"records": sample_records(data.schema, test_shard, 5)}, indent=2).encode(),
+        },
+    )
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far, MiB (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _say(enabled: bool, message: str) -> None:
+    if enabled:
+        print(message, file=sys.stderr, flush=True)
