@@ -82,7 +82,10 @@ def run_job(config: StreamConfig, cluster: Cluster, progress: bool = True, expor
             "train": round(train_seconds, 3),
             "total": round(time.perf_counter() - started, 3),
         },
-        "samples_per_s": round(sum(r["rows"] for r in result.history) / max(train_seconds, 1e-9), 1),
+        # training rows per second of the training passes (the validation passes excluded)
+        "samples_per_s": round(
+            sum(r["rows"] for r in result.history) / max(sum(r["seconds"] for r in result.history), 1e-9), 1
+        ),
         "peak_rss_mb": {"per_rank": peaks, "max": max(peaks), "sum": round(sum(peaks), 1)},
         "history": result.history,
     }

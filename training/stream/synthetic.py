@@ -4,10 +4,10 @@ Shape (the Criteo display-ads log's): 39 fields, ``I1``..``I13`` numeric counts 
 missing) and ``C1``..``C26`` categorical ids (int32; a few fields with hundreds of thousands of values or
 more, many small ones, some often missing), a 0/1 ``label`` with a ~25% positive rate.
 
-* **Power-law frequencies**: the value of rank r (1-based) of categorical field f is drawn with
-  probability ∝ r^-s (a bounded Zipf, s = ``zipf_exponent``, ranks up to the field's cardinality, by the
-  inverse CDF of the continuous power law), then scrambled into a 31-bit id so frequent values are not
-  small numbers. Numeric values are ``floor(exp(N(μ_f, σ_f))) - 1``.
+* **Power-law frequencies**: the value of rank r (1-based) of categorical field f is drawn by the
+  inverse CDF of the continuous power law x^-s on [1, cardinality + 1) (s = ``zipf_exponent``) rounded
+  down, i.e. with probability ∝ r^(1-s) − (r+1)^(1-s) ≈ (s−1)·r^-s in the tail, then scrambled into a
+  31-bit id so frequent values are not small numbers. Numeric values are ``floor(exp(N(μ_f, σ_f))) - 1``.
 * **Planted ground truth**: an FM with ``planted_dim`` factors over the same fields (numeric fields by
   their ``floor(log2(x + 1))`` bucket, as ``log = true`` in the schema buckets them; a missing value has its
   own row): logit = b + Σ_f w_f + ½ Σ_k[(Σ_f v_fk)² − Σ_f v_fk²], label ~ Bernoulli(σ(logit)). The bias
@@ -140,7 +140,7 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def bounded_zipf(rng: np.random.Generator, n: int, cardinality: int, exponent: float) -> np.ndarray:
-    """Ranks in 1..cardinality (n,), P(r) ≈ ∝ r^-exponent, by the continuous power law's inverse CDF."""
+    """Ranks in 1..cardinality (n,): the continuous power law x^-exponent's inverse CDF, rounded down."""
     u = rng.random(n)
     top = cardinality + 1.0
     if abs(exponent - 1.0) < 1e-9:

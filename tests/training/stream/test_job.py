@@ -1,0 +1,73 @@
+"""The streamed job end to end: one process in-process, then two processes under torchrun (gloo, CPU),
+compared on AUC and on the artifact they export; the artifact is served over HTTP."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+from contract.artifact import load_artifact
+from tests.training.stream.conftest import ROOT, job_file
+from training.stream.config import load_stream_config
+from training.stream.distributed import Cluster
+from training.stream.job import run_job
+
+AUC_MARGIN = 0.01  # |AUC(2 processes) - AUC(1 process)|: different shard orders and half-batches per rank
+
+
+@pytest.fixture(scope="module")
+def single(small_data, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("single")
+    return run_job(load_stream_config(job_file(tmp, small_data)), Cluster(), progress=False)
+
+
+def test_one_process_learns_towards_the_planted_ceiling(single, small_data):
+    meta = json.loads((small_data / "_synthetic.json").read_text())
+    ceiling = meta["ceiling"]["2024-01-04"]["auc"]  # the test date's planted AUC
+    assert single["split"]["test"]["dates"] == ["2024-01-04", "2024-01-04"]
+    assert 0.65 < single["test"]["auc"] < ceiling  # learns, and (honestly) cannot beat the truth
+    assert single["training_rows"] == 60_000 and single["history"][0]["rows"] == 60_000
+    assert single["test"]["rows"] == 30_000 and single["validation"]["rows"] == 30_000
+    assert single["peak_rss_mb"]["max"] > 0 and single["samples_per_s"] > 0
+
+
+def test_two_processes_under_torchrun_match_one_process(single, small_data, tmp_path):
+    summary_path = tmp_path / "summary.json"
+    command = [sys.executable, "-m", "training.stream", "train", "--config", str(job_file(tmp_path, small_data)),
+               "--nproc", "2", "--quiet", "--summary", str(summary_path)]  # fmt: skip
+    started = time.monotonic()
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    two = json.loads(summary_path.read_text())
+    assert two["distributed"] == {"world_size": 2, "backend": "gloo", "device": "cpu"}
+    assert abs(two["test"]["auc"] - single["test"]["auc"]) < AUC_MARGIN, (two["test"], single["test"])
+    # every training row was trained on once per epoch, half by each rank, in the same number of steps
+    assert two["history"][0]["rows"] == 60_000 and two["history"][0]["ranks_cut_short"] == 0
+    assert len(two["peak_rss_mb"]["per_rank"]) == 2
+    # the same artifact format, and the same vocabulary: per-rank counts merged exactly
+    a, b = load_artifact(single["artifact"]), load_artifact(two["artifact"])
+    assert a.encoder.to_layout() == b.encoder.to_layout() and a.encoder.vocabularies() == b.encoder.vocabularies()
+    assert set(a.manifest) == set(b.manifest) and sorted(p.name for p in a.path.iterdir()) == sorted(
+        p.name for p in b.path.iterdir()
+    )
+    assert b.manifest["stream"]["world_size"] == 2 and b.manifest["export"]["parity_max_abs_diff"] <= 1e-5
+    assert time.monotonic() - started < 120
+
+
+def test_the_exported_model_serves_its_sample_request(single):
+    artifact = load_artifact(single["artifact"])
+    body = json.loads((artifact.path / "sample_request.json").read_text())
+    assert len(body["records"]) == 5 and set(body["records"][0]) == set(artifact.encoder.sources)
+    with TestClient(create_app(Settings(model_dir=artifact.path))) as client:
+        response = client.post("/v1/score", json=body)
+    assert response.status_code == 200, response.text
+    probabilities = np.array(response.json()["probabilities"])
+    assert probabilities.shape == (5,) and ((probabilities > 0) & (probabilities < 1)).all()
