@@ -184,8 +184,11 @@ def resolve_artifact(path: str | Path, version: str | None = None) -> Path:
     return versions[-1]
 
 
-def load_artifact(path: str | Path, version: str | None = None, verify: bool = True) -> Artifact:
-    """Load a version (see :func:`resolve_artifact`), checking every file against its sha256."""
+def load_artifact(path: str | Path, version: str | None = None, verify: bool = True, index: bool = True) -> Artifact:
+    """Load a version (see :func:`resolve_artifact`), checking every file against its sha256.
+
+    ``index=False`` leaves the encoder's value -> id dicts to be built on first use (``FeatureEncoder.from_layout``).
+    """
     version_dir = resolve_artifact(path, version)
     try:
         manifest = json.loads((version_dir / MANIFEST).read_text())
@@ -201,7 +204,7 @@ def load_artifact(path: str | Path, version: str | None = None, verify: bool = T
             if _sha256(file) != expected:
                 raise ArtifactError(f"{file} does not match the sha256 in its manifest")
     vocab = json.loads((version_dir / VOCAB_FILE).read_text())
-    encoder = FeatureEncoder.from_layout(manifest["features"], vocab)
+    encoder = FeatureEncoder.from_layout(manifest["features"], vocab, index)
     linear = np.load(version_dir / LINEAR_FILE, allow_pickle=False)
     embedding = np.load(version_dir / EMBEDDING_FILE, allow_pickle=False)
     table = np.ascontiguousarray(np.concatenate([linear[:, None], embedding], axis=1), dtype=np.float32)

@@ -225,10 +225,14 @@ class FeatureEncoder:
         return FeatureEncoder.from_layout(self.to_layout(), None)
 
     @classmethod
-    def from_layout(cls, layout: Mapping[str, Any], vocabularies: Mapping[str, Sequence[str]] | None) -> FeatureEncoder:
+    def from_layout(
+        cls, layout: Mapping[str, Any], vocabularies: Mapping[str, Sequence[str]] | None, index: bool = True
+    ) -> FeatureEncoder:
         """Rebuild an encoder saved by :meth:`to_layout` + :meth:`vocabularies`.
 
-        ``vocabularies=None`` builds it in the hashed id space, which needs only the layout.
+        ``vocabularies=None`` builds it in the hashed id space, which needs only the layout. ``index``
+        builds each field's value -> id dict now (a server's first request must not pay for it); a job
+        that only reads the vocabularies (``ctr publish``) passes False.
         """
         fields = []
         for index, entry in enumerate(layout["fields"]):
@@ -253,4 +257,7 @@ class FeatureEncoder:
         encoder = cls(fields)
         if encoder.num_features != layout["num_features"] or encoder.num_slots != layout["num_slots"]:
             raise ValueError("layout totals do not match its fields")
+        if index:
+            for field in encoder.fields:
+                _ = field.ids
         return encoder

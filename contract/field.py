@@ -70,22 +70,33 @@ class FieldEncoder(ValueParser):
             self.size = size
         else:
             self.size = len(self.vocabulary) + 1
-        # canonical value -> feature id, and numeric bucket (local id) -> feature id, in this id space
-        self.ids: dict[str, int]  # ids[value]: never raises KeyError (OOV id, or the value's hash)
+        # canonical value -> feature id (see ``ids``), and numeric bucket (local id) -> feature id, in this id space
+        self._ids: dict[str, int] | None = None
         if hashed:
             if not 0 <= index <= MAX_HASHED_FIELDS:
                 raise ValueError(f"hashed ids hold at most {MAX_HASHED_FIELDS + 1} fields")
             self.oov_id = hashed_oov(index)
-            self.ids = HashedIds(spec.name, index)
+            self._ids = HashedIds(spec.name, index)
             buckets = bucket_ids(spec.name, index, self.size)
         else:
             self.oov_id = offset
-            self.ids = VocabularyIds({value: offset + i + 1 for i, value in enumerate(self.vocabulary)}, offset)
             buckets = list(range(offset, offset + self.size))
         self.bucket_ids = np.array(buckets if spec.kind == "numeric" else [], dtype=np.int64)
         # A non-empty string needs no canonicalisation when it is already the vocabulary's spelling.
         self._plain_strings = spec.dtype == "string" and spec.transform is None
         self._integer_ids: tuple[np.ndarray, np.ndarray] | None = None  # built on first use, see _integer_index
+
+    @property
+    def ids(self) -> dict[str, int]:
+        """``ids[canonical value]``: the feature id, never a KeyError (the OOV id, or the value's hash).
+
+        A vocabulary's dict is built on first use: a job that only looks up integer columns (the streamed
+        trainer) or only reads the vocabulary (``ctr publish``) never holds a dict of millions of values.
+        """
+        if self._ids is None:
+            self._ids = VocabularyIds({value: self.offset + i + 1 for i, value in enumerate(self.vocabulary)},
+                                      self.offset)  # fmt: skip
+        return self._ids
 
     # -- column -> feature ids -------------------------------------------------------------------
     def buckets(self, column: Sequence[Any]) -> np.ndarray:

@@ -113,7 +113,7 @@ async def publish(
     if not 1 <= shards <= 16384:
         raise PublishError("shards must be between 1 and 16384")
     started = time.perf_counter()
-    artifact = load_artifact(artifact_path, version)
+    artifact = load_artifact(artifact_path, version, index=False)  # rows and vocabulary only: no value dicts
     model_keys = ModelKeys(check_name("model name", model or artifact.name))
     keys = model_keys.version(check_name("version", artifact.version), shards)
     published = Published.of(artifact)
@@ -166,27 +166,33 @@ def _same_artifact(existing: bytes, identity: str, keys: VersionKeys) -> bool:
 
 
 async def _write_rows(client: RedisClient, keys: VersionKeys, published: Published, chunk: int, progress: bool) -> int:
-    """MSET every row, grouped by shard (one hash slot each), ``chunk`` keys per pipelined round trip."""
+    """MSET every row, grouped by shard (one hash slot each), ``chunk`` keys per pipelined round trip.
+
+    Key names and packed rows are made one chunk at a time: a version of millions of rows never has all
+    its key strings in memory at once.
+    """
     features = published.features
     shard = keys.shard_of(features)
     order = np.argsort(shard, kind="stable")
     row_bytes = published.rows.shape[1] * 4
-    blob = pack_rows(published.rows[order])
-    names = keys.features(features[order])
     shard_sorted = shard[order]
+    written = 0
     with tqdm(total=len(features), unit="row", desc=f"publish {keys.version}", disable=not progress) as bar:
         for start in range(0, len(features), chunk):
             stop = min(start + chunk, len(features))
+            names = keys.features(features[order[start:stop]])
+            blob = pack_rows(published.rows[order[start:stop]])
             pipe = client.pipeline(transaction=False)
-            cuts = [start, *(np.flatnonzero(np.diff(shard_sorted[start:stop])) + 1 + start).tolist(), stop]
+            cuts = [0, *(np.flatnonzero(np.diff(shard_sorted[start:stop])) + 1).tolist(), stop - start]
             for lo, hi in itertools.pairwise(cuts):
                 for a in range(lo, hi, MSET_KEYS):
                     b = min(a + MSET_KEYS, hi)
                     pairs = [x for i in range(a, b) for x in (names[i], blob[i * row_bytes : (i + 1) * row_bytes])]
                     pipe.execute_command("MSET", *pairs)  # pipe.mset() is blocked on clusters; one slot is fine
             await pipe.execute()
+            written += len(blob)
             bar.update(stop - start)
-    return len(blob)
+    return written
 
 
 async def _write_counts(client: RedisClient, keys: VersionKeys, published: Published) -> None:
