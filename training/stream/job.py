@@ -48,6 +48,7 @@ def run_job(config: StreamConfig, cluster: Cluster, progress: bool = True, expor
     counts = _count(config, schema, split.train, mine, cluster, progress and main)
     encoder = FeatureEncoder.from_counts(schema.fields, counts.counts)
     count_seconds = time.perf_counter() - counted
+    stages = {"after_counting": peak_rss_mb()}
     _say(main, f"vocabulary: {encoder.num_features:,} features in {len(encoder.fields)} fields, "
                f"{encoder.num_slots} slots ({count_seconds:.1f} s counting)")  # fmt: skip
 
@@ -62,6 +63,7 @@ def run_job(config: StreamConfig, cluster: Cluster, progress: bool = True, expor
     trained = time.perf_counter()
     result = train_loop(config.training, data, cluster, on_epoch)
     train_seconds = time.perf_counter() - trained
+    stages["after_training"] = peak_rss_mb()
     test = evaluate(result.model, data, assign(split.test, cluster.rank, cluster.world_size), cluster)
     metrics = {
         "validation": result.best_validation,
@@ -86,7 +88,8 @@ def run_job(config: StreamConfig, cluster: Cluster, progress: bool = True, expor
         "samples_per_s": round(
             sum(r["rows"] for r in result.history) / max(sum(r["seconds"] for r in result.history), 1e-9), 1
         ),
-        "peak_rss_mb": {"per_rank": peaks, "max": max(peaks), "sum": round(sum(peaks), 1)},
+        # the peak so far at the end of each stage (this rank's), then the whole run's per rank
+        "peak_rss_mb": {"per_rank": peaks, "max": max(peaks), "sum": round(sum(peaks), 1), "stages": stages},
         "history": result.history,
     }
     if main and export:

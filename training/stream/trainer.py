@@ -178,6 +178,9 @@ def _epoch(
         total += loss.detach().cpu() * len(labels)
         rows += len(labels)
         steps += 1
+        # Drop this batch (a view of the shuffle buffer) before the next is fetched: held, it would keep
+        # the whole old buffer alive while the next one fills, doubling the memory the buffer costs.
+        batch = ids = values = labels = loss = objective = None
         computing += clock() - t2
     left_over = batch is not None  # another rank ran out first: this one stops too (its rest is skipped)
     sums = distributed.sum_arrays([np.array([float(total), rows, steps, int(left_over)], dtype=np.float64)], cluster)
