@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,22 +223,31 @@ def generate(spec: SyntheticSpec, out: str | Path, workers: int = 1, progress: b
             return meta
     out.mkdir(parents=True, exist_ok=True)
     meta_path.unlink(missing_ok=True)
-    bar = tqdm(total=spec.rows, unit="row", unit_scale=True, desc="generate", disable=not progress)
+    meta = describe(spec, write_shards(spec, out, range(spec.shards), workers, progress))
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+def write_shards(
+    spec: SyntheticSpec, out: Path, indices: Iterable[int], workers: int = 1, progress: bool = True
+) -> list[dict[str, Any]]:
+    """Write the shards ``indices`` of ``spec`` (any subset, in any order: each depends only on the spec)."""
+    indices = list(indices)
+    bar = tqdm(total=sum(spec.shard_size(i) for i in indices), unit="row", unit_scale=True, desc="generate",
+               disable=not progress)  # fmt: skip
     results = []
     if workers <= 1:
         _init_worker(spec, out)
-        for index in range(spec.shards):
+        for index in indices:
             results.append(_work(index))
             bar.update(results[-1]["rows"])
     else:
         with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(spec, out)) as pool:
-            for result in pool.map(_work, range(spec.shards)):
+            for result in pool.map(_work, indices):
                 results.append(result)
                 bar.update(result["rows"])
     bar.close()
-    meta = describe(spec, results)
-    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
-    return meta
+    return results
 
 
 def describe(spec: SyntheticSpec, shards: list[dict[str, Any]]) -> dict[str, Any]:
