@@ -72,7 +72,7 @@ def spec_for(scale: float, training_rows: int) -> SyntheticSpec:
                          seed=0, cardinality_scale=scale)  # fmt: skip
 
 
-def view(data_dir: Path, scale: float, training_rows: int, pool_rows: int) -> Path:
+def view(data_dir: Path, scale: float, training_rows: int, pool_rows: int, workers: int = 2) -> Path:
     """A directory of symlinks: the first ``training_rows`` of a pool of ``pool_rows`` training rows, dated
     2024-01-01, its validation shard on 2030-01-01 and its test shard on 2030-01-02."""
     spec = spec_for(scale, pool_rows)
@@ -81,7 +81,7 @@ def view(data_dir: Path, scale: float, training_rows: int, pool_rows: int) -> Pa
     wanted = [*range(n), spec.shards - 2, spec.shards - 1]
     missing = [i for i in wanted if not (base / spec.shard_path(i)).is_file()]
     if missing:
-        write_shards(spec, base, missing, workers=2)
+        write_shards(spec, base, missing, workers=workers)
     target = data_dir / "views" / f"scale{scale:g}-pool{pool_rows}-rows{training_rows}"
     for i, index in enumerate(wanted):
         date = "2024-01-01" if i < n else ("2030-01-01" if i == n else "2030-01-02")
