@@ -110,6 +110,7 @@ def train_run(key: str, data: Path, procs: int, sparse: bool, work: Path) -> dic
     return {
         "processes": procs, "sparse": sparse, "features": s["features"], "training_rows": s["training_rows"],
         "wall_seconds": round(wall, 2), "count_seconds": s["seconds"]["count"], "train_seconds": epoch["seconds"],
+        "count_cpu_seconds": s["cpu_seconds"]["count"], "train_cpu_seconds": epoch["cpu_seconds"],
         "samples_per_s": s["samples_per_s"], "peak_rss_mb": s["peak_rss_mb"], "test_auc": s["test"]["auc"],
         "phases": {k: epoch[k] for k in ("data_seconds", "augment_seconds", "agree_seconds", "step_seconds")},
         "steps_per_rank": epoch["steps_per_rank"], "ranks_cut_short": epoch["ranks_cut_short"],

@@ -44,10 +44,11 @@ def run_job(config: StreamConfig, cluster: Cluster, progress: bool = True, expor
     _say(main, f"{schema.name}: {json.dumps(split.describe())}; {cluster.world_size} process(es), backend "
                f"{cluster.backend or 'none'}; rank 0 reads {len(mine)} training shards")  # fmt: skip
 
-    counted = time.perf_counter()
+    counted, counted_cpu = time.perf_counter(), time.process_time()
     counts = _count(config, schema, split.train, mine, cluster, progress and main)
     encoder = FeatureEncoder.from_counts(schema.fields, counts.counts)
     count_seconds = time.perf_counter() - counted
+    count_cpu = sum(distributed.gather_objects(time.process_time() - counted_cpu, cluster))
     stages = {"after_counting": peak_rss_mb()}
     _say(main, f"vocabulary: {encoder.num_features:,} features in {len(encoder.fields)} fields, "
                f"{encoder.num_slots} slots ({count_seconds:.1f} s counting)")  # fmt: skip
@@ -79,6 +80,7 @@ def run_job(config: StreamConfig, cluster: Cluster, progress: bool = True, expor
         "distributed": {"world_size": cluster.world_size, "backend": cluster.backend, "device": str(cluster.device)},
         "features": encoder.num_features,
         "training_rows": sum(counts.rows.values()),
+        "cpu_seconds": {"count": round(count_cpu, 3), "train": round(sum(r["cpu_seconds"] for r in result.history), 3)},
         "seconds": {
             "count": round(count_seconds, 3),
             "train": round(train_seconds, 3),

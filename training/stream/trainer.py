@@ -157,6 +157,7 @@ def _epoch(
     )
     model.train()
     clock = time.perf_counter
+    cpu_started = time.process_time()  # CPU seconds: steadier than wall time on a machine shared with other jobs
     waiting = agreeing = computing = 0.0
     total, rows, steps = torch.zeros((), dtype=torch.float64), 0, 0
     while True:
@@ -183,13 +184,15 @@ def _epoch(
         batch = ids = values = labels = loss = objective = None
         computing += clock() - t2
     left_over = batch is not None  # another rank ran out first: this one stops too (its rest is skipped)
-    sums = distributed.sum_arrays([np.array([float(total), rows, steps, int(left_over)], dtype=np.float64)], cluster)
-    loss_sum, all_rows, all_steps, ranks_cut = sums[0].tolist()
+    cpu = time.process_time() - cpu_started
+    local = np.array([float(total), rows, steps, int(left_over), cpu], dtype=np.float64)
+    loss_sum, all_rows, all_steps, ranks_cut, all_cpu = distributed.sum_arrays([local], cluster)[0].tolist()
     return {
         "train_loss": loss_sum / max(all_rows, 1),
         "rows": int(all_rows),
         "steps_per_rank": int(all_steps) // cluster.world_size,
         "ranks_cut_short": int(ranks_cut),
+        "cpu_seconds": round(all_cpu, 3),  # all ranks' CPU time in the epoch's training pass
         # rank 0's phases: reading + encoding + shuffling (minus augmenting), agreeing on a step, compute
         "data_seconds": round(waiting - timings["augment"], 3),
         "augment_seconds": round(timings["augment"], 3),
