@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from contract.encoding import FeatureEncoder
+from contract.encoding import EncodedBatch, FeatureEncoder
 from contract.field import OOV, FieldEncoder
 from contract.fitting import ValueCounts
 from contract.schema import SPLIT_PARTS, DatasetSchema, SplitSpec
@@ -176,20 +176,23 @@ class _Stream:
         oov = np.zeros(len(encoder.fields), np.int64)
         n_rows, sample = 0, []
         for kept, labels, codes in self.chunks("validation"):
+            try:
+                # Every part is encoded, as `ctr train` encodes them, so a value train refuses (a required
+                # field empty in the training part) is refused here too, with the same message.
+                everything = encoder.encode_columns(kept.columns, len(kept))
+            except EncodingError as exc:
+                raise located(exc, kept.where) from None
             rows = np.flatnonzero(codes == VALIDATION)
             if not len(rows):
                 continue
             part = kept.take(rows)
-            try:
-                batch = encoder.encode_columns(part.columns, len(rows))
-                for j, f in enumerate(encoder.fields):
-                    is_missing = _missing(f, part.columns[f.spec.source])
-                    n_present, n_oov = _oov(f, batch.ids, batch.values, ~is_missing)
-                    missing[j] += int(is_missing.sum())
-                    present[j] += n_present
-                    oov[j] += n_oov
-            except EncodingError as exc:
-                raise located(exc, part.where) from None
+            batch = EncodedBatch(everything.ids[rows], everything.values[rows])
+            for j, f in enumerate(encoder.fields):
+                is_missing = _missing(f, part.columns[f.spec.source])
+                n_present, n_oov = _oov(f, batch.ids, batch.values, ~is_missing)
+                missing[j] += int(is_missing.sum())
+                present[j] += n_present
+                oov[j] += n_oov
             n_rows += len(rows)
             for r in range(min(sample_rows - len(sample), len(rows))):
                 sample.append(_sample(encoder, part, labels[rows[r]], batch.ids[r], batch.values[r], r))
