@@ -20,6 +20,7 @@ from app.metrics import Metrics
 from app.scoring.model import ScoringModel
 from app.settings import Settings
 from app.state import ServerState
+from contract.artifact import ArtifactError
 
 log = logging.getLogger("app")
 
@@ -29,10 +30,12 @@ async def load_model(state: ServerState) -> bool:
     try:
         model = await asyncio.to_thread(ScoringModel.load, state.settings, metrics=state.metrics)
         await model.warm_up()
-    except Exception as exc:  # any failure leaves the server up and not ready, with the reason
-        state.not_ready_reason = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # any failure leaves the server up and not ready; the reason goes to the log
+        # Clients get a fixed phrase: an exception's text can hold paths, addresses or worse.
+        state.not_ready_reason = "the model could not be loaded (the server log says why)"
         state.metrics.model_load_failures.inc()
-        log.error("model not loaded: %s", state.not_ready_reason)
+        log.error("model not loaded from %s: %s: %s", state.settings.model_dir, type(exc).__name__, exc,
+                  exc_info=not isinstance(exc, ArtifactError | OSError))  # fmt: skip
         return False
     state.model = model
     state.not_ready_reason = ""

@@ -63,6 +63,8 @@ def run_publish(args: argparse.Namespace) -> int:
         result = asyncio.run(go())
     except (StoreUnavailable, PublishError, ValueError) as exc:
         detail = getattr(exc, "detail", None) or str(exc)
+        if isinstance(exc, StoreUnavailable):
+            detail += f" (Redis at {settings.redis_address})"
         cause = f" ({exc.__cause__})" if isinstance(exc, StoreUnavailable) and exc.__cause__ else ""
         print(f"ctr publish: error: {detail}{cause}", file=sys.stderr)
         return 2

@@ -167,7 +167,7 @@ class RedisActivation:
             self._not_serving(exc.detail, exc)
             return
         if raw is None:
-            self._not_serving(f"model {self.keys.model!r} has no active version in Redis at {self.address} "
+            self._not_serving(f"model {self.keys.model!r} has no active version in Redis "
                               "(publish one with `ctr publish`)")  # fmt: skip
             return
         version = raw.decode()
@@ -202,7 +202,7 @@ class RedisActivation:
             log.error("active %s %s; %s", self.keys.model, exc,
                       f"keeping version {current}" if current else "not ready")  # fmt: skip
         if self.state.model is None:
-            self.state.not_ready_reason = f"the active version of {self.keys.model!r} is unusable: {exc}"
+            self.state.not_ready_reason = f"the active version of {self.keys.model!r} was refused ({exc.reason})"
 
     def _not_serving(self, reason: str, exc: BaseException | None = None) -> None:
         """Redis cannot tell which version to serve: keep what is served, or stay not ready."""
@@ -211,7 +211,8 @@ class RedisActivation:
             cause = f" ({type(exc.__cause__).__name__})" if exc is not None and exc.__cause__ is not None else ""
             current = self.state.model.version if self.state.model is not None else None
             keeping = f"keeping version {current}" if current else "not ready"
-            log.warning("%s%s; %s, retrying every %g s", reason, cause, keeping, self.settings.redis_poll_seconds)
+            log.warning("%s%s (Redis at %s); %s, retrying every %g s", reason, cause, self.address, keeping,
+                        self.settings.redis_poll_seconds)  # fmt: skip
         if self.state.model is None:
             self.state.not_ready_reason = f"{reason}; retrying every {self.settings.redis_poll_seconds:g} s"
 
@@ -222,7 +223,7 @@ class RedisActivation:
             await model.warm_up()
         except Exception as exc:
             log.error("fallback artifact %s not loaded: %s", fallback, exc)
-            self.state.not_ready_reason += f"; fallback {fallback} not loaded: {exc}"
+            self.state.not_ready_reason += "; the fallback artifact could not be loaded either"
             return
         self.state.model = model
         self.state.not_ready_reason = ""
