@@ -18,7 +18,7 @@ from app.http.responses import install_handlers
 from app.http.routes import router
 from app.metrics import Metrics
 from app.scoring.model import ScoringModel
-from app.settings import Settings
+from app.settings import Settings, unknown_variables
 from app.state import ServerState
 from contract.artifact import ArtifactError
 
@@ -83,6 +83,8 @@ class ScoringApp(FastAPI):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    for warning in unknown_variables():
+        log.warning(warning)
     prometheus_client.disable_created_metrics()  # *_created series double the exposition for no use here
     state = ServerState(settings=settings, metrics=Metrics())
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -10,6 +12,11 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contract.toml_keys import did_you_mean
+
+PREFIX = "CTR_"
+# CTR_* variables read by something other than the settings: the CLI's server URL, the data cache, the venv.
+OTHER_VARIABLES = frozenset({"CTR_URL", "CTR_CACHE_DIR", "CTR_VENV"})
 # Model names become part of Redis keys and SCAN patterns: no glob characters, braces or colons.
 REDIS_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
@@ -17,7 +24,8 @@ REDIS_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 class Settings(BaseSettings):
     """Built once by ``create_app`` (or the CLI) and passed down; never a module-level singleton."""
 
-    model_config = SettingsConfigDict(env_prefix="CTR_", frozen=True, extra="ignore")
+    # extra="ignore": unknown CTR_* variables do not stop the server, but unknown_variables() names them.
+    model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="ignore")
 
     model_dir: Path = Field(Path("models/ml100k"), description="model directory (or one version directory)")
     model_version: str | None = Field(None, description="pin a version; default: ACTIVE, else the newest")
@@ -120,3 +128,15 @@ class Settings(BaseSettings):
         """``host:port`` of the Redis URL, safe to log."""
         parts = urlsplit(self.redis_url)
         return f"{parts.hostname}:{parts.port or 6379}"
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One warning per ``CTR_*`` variable that nothing reads (a typo'd setting is otherwise silently ignored),
+    naming the closest known variable."""
+    environ = os.environ if environ is None else environ
+    known = {PREFIX + name.upper() for name in Settings.model_fields} | OTHER_VARIABLES
+    return [
+        f"{name} is not a setting of this server and is ignored{did_you_mean(name, known)}"
+        for name in sorted(environ)
+        if name.startswith(PREFIX) and name not in known
+    ]

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from app import cli as app_cli
+from app.settings import unknown_variables
 from contract import ArtifactError, EncodingError, SchemaError
 from training import cli as training_cli
 from training.data.errors import DataError
@@ -31,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for warning in unknown_variables():
+        print(f"ctr: warning: {warning}", file=sys.stderr)
     try:
         return int(args.run(args) or 0)
     except USER_ERRORS as exc:
