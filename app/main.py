@@ -21,6 +21,7 @@ from app.scoring.model import ScoringModel
 from app.settings import Settings, unknown_variables
 from app.state import ServerState
 from contract.artifact import ArtifactError
+from contract.logs import configure as configure_logs
 
 log = logging.getLogger("app")
 
@@ -83,6 +84,7 @@ class ScoringApp(FastAPI):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    configure_logs(settings.log_level, settings.log_format)
     for warning in unknown_variables():
         log.warning(warning)
     prometheus_client.disable_created_metrics()  # *_created series double the exposition for no use here

@@ -97,7 +97,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1)
-    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field("info", description="log level")
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="json lines, readable text, or auto: text on a terminal, else json (contract/logs.py)"
+    )
 
     @field_validator("redis_url")
     @classmethod

@@ -27,6 +27,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.settings import Settings
+    from contract.logs import configure as configure_logs
 
     overrides = {"MODEL_DIR": args.model_dir, "MODEL_VERSION": args.version, "HOST": args.host,
                  "PORT": args.port, "WORKERS": args.workers}  # fmt: skip
@@ -34,6 +35,7 @@ def run_serve(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[f"CTR_{key}"] = str(value)  # workers are separate processes: pass settings by env
     settings = Settings()
+    configure_logs(settings.log_level, settings.log_format)  # the supervisor's lines too (workers configure their own)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -44,5 +46,6 @@ def run_serve(args: argparse.Namespace) -> int:
         http="httptools",
         log_level=settings.log_level,
         access_log=False,
+        log_config=None,  # contract/logs.py formats every line, uvicorn's included
     )
     return 0

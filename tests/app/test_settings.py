@@ -5,11 +5,15 @@ from app.settings import unknown_variables
 
 def test_a_typo_is_named_with_the_closest_setting():
     warnings = unknown_variables({"CTR_MAX_RECORD": "10", "CTR_MODEL_DIR": "m", "CTR_URL": "http://x", "HOME": "/"})
-    assert warnings == ["CTR_MAX_RECORD is not a setting of this server and is ignored (did you mean 'CTR_MAX_RECORDS'?)"]
+    assert warnings == [
+        "CTR_MAX_RECORD is not a setting of this server and is ignored (did you mean 'CTR_MAX_RECORDS'?)"
+    ]
 
 
 def test_nothing_close_gets_no_suggestion():
-    assert unknown_variables({"CTR_ZZZZZZZZZZ": "1"}) == ["CTR_ZZZZZZZZZZ is not a setting of this server and is ignored"]
+    assert unknown_variables({"CTR_ZZZZZZZZZZ": "1"}) == [
+        "CTR_ZZZZZZZZZZ is not a setting of this server and is ignored"
+    ]
 
 
 def test_the_server_and_the_cli_warn(tiny_trained, monkeypatch, caplog, capsys):
