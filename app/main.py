@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.http.front import HotPath
 from app.http.middleware import MetricsMiddleware
+from app.http.openapi import install_openapi
 from app.http.responses import install_handlers
 from app.http.routes import router
 from app.metrics import Metrics
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ctr = state
     app.include_router(router)
     install_handlers(app, state.metrics)
+    install_openapi(app, state)
     endpoints = frozenset(route.path for route in router.routes if hasattr(route, "path"))
     fastapi_app = super(ScoringApp, app).__call__
     inner: ASGIApp = HotPath(fastapi_app, state) if settings.hot_path else fastapi_app

@@ -26,7 +26,10 @@ MODEL_VERSION: ContextVar[str | None] = ContextVar("model_version", default=None
 FORMATS = ("auto", "json", "text")
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged as a field.
-_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
+# (uvicorn adds color_message, an ANSI-coloured copy of msg.)
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message", "asctime", "taskName", "color_message",
+}  # fmt: skip
 _HANDLER_NAME = "ctr"
 
 
@@ -103,7 +106,8 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers.clear()  # uvicorn installs its own; one format for the whole process
         logger.propagate = True
+    # uvicorn.access is left as uvicorn set it: its access log is off unless asked for.

@@ -47,6 +47,8 @@ def test_ctr_serve_logs_json_lines_with_request_context(tiny_trained, sample_rec
     messages = [line["msg"] for line in lines]
     assert any(m.startswith(f"loaded model tiny version {version}") for m in messages), messages
     assert any("Uvicorn running on" in m for m in messages)  # uvicorn's own lines, in the same format
+    assert not [line for line in lines if line["logger"] == "uvicorn.access"]  # ctr serve keeps the access log off
+    assert not [line for line in lines if "color_message" in line]
     scored = [line for line in lines if line["msg"] == "scored 2 rows"]
     assert scored and scored[0]["request_id"] == "abc-123" and scored[0]["model_version"] == version
     assert scored[0]["level"] == "debug" and scored[0]["endpoint"] == "/v1/score"
