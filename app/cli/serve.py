@@ -13,7 +13,6 @@ def register(commands: Any) -> None:
         help="serve the active model over HTTP",
         description="Run the scoring server (uvicorn + uvloop + httptools). Every option is also a CTR_* "
         "environment variable (e.g. CTR_MODEL_DIR); see app/settings.py.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     serve.add_argument("--model-dir", default=None, help="model directory or version directory [CTR_MODEL_DIR]")
     serve.add_argument("--version", default=None, help="pin a model version [CTR_MODEL_VERSION]")

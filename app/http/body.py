@@ -29,7 +29,7 @@ class ClientGone(Exception):
 async def receive_body(receive: Receive, limit: int, declared: str | None) -> bytes:
     """The request body, refusing (413) anything over ``limit`` bytes without buffering it all."""
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body is {declared} bytes, the limit is {limit}")
+        raise PayloadTooLarge(f"request body is {declared} bytes, the limit is {limit} (CTR_MAX_BODY_BYTES)")
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -39,7 +39,7 @@ async def receive_body(receive: Receive, limit: int, declared: str | None) -> by
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes (CTR_MAX_BODY_BYTES)")
         if not message.get("more_body", False):
             if not chunks:
                 return chunk

@@ -174,7 +174,9 @@ async def _write_rows(client: RedisClient, keys: VersionKeys, published: Publish
     blob = pack_rows(published.rows[order])
     names = keys.features(features[order])
     shard_sorted = shard[order]
-    with tqdm(total=len(features), unit="row", desc=f"publish {keys.version}", disable=not progress) as bar:
+    with tqdm(
+        total=len(features), unit="row", desc=f"publish {keys.version}", disable=None if progress else True
+    ) as bar:
         for start in range(0, len(features), chunk):
             stop = min(start + chunk, len(features))
             pipe = client.pipeline(transaction=False)

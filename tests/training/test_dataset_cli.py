@@ -47,7 +47,8 @@ def test_inspect_given_parts(capsys):
         ([str(TINY_SCHEMA), str(BAD / "missing_column.csv")], "missing column(s) 'price'"),
         ([str(TINY_SCHEMA), GIVEN[0], GIVEN[1]], "a given split needs exactly train=<path> validation=<path> test="),
         ([str(TINY_SCHEMA), str(TINY_DATA), "--split", "given"], "the given split needs one path per part"),
-        ([str(TINY_SCHEMA)], "dataset 'tiny' needs --data <path>"),
+        ([str(TINY_SCHEMA)], "dataset 'tiny' needs a data path (its schema declares format = 'csv'): "
+                             "`ctr train --data <path>`, `ctr dataset inspect <schema> <path>`"),
         ([str(DATASETS / "nope.toml"), str(TINY_DATA)], "schema file not found"),
     ],
 )  # fmt: skip

@@ -29,7 +29,7 @@ from contract.schema import SPLIT_PARTS, DatasetSchema, SplitSpec
 from contract.values import EncodingError
 from training.data.chunks import DEFAULT_CHUNK_ROWS, Chunk
 from training.data.dataset import DataArg, part_locations
-from training.data.errors import DataError, located
+from training.data.errors import located, no_rows
 from training.data.labels import Derived, derive
 from training.data.readers import iter_chunks
 from training.data.split import TEST, TRAIN, VALIDATION, given_split, plan_split
@@ -104,7 +104,9 @@ class _Stream:
         """(part or "all", chunk, its labels and drops) of every chunk, in reading order, with a progress bar."""
         from tqdm import tqdm
 
-        with tqdm(desc=what, unit=" rows", disable=not self.progress, file=sys.stderr, leave=False) as bar:
+        with tqdm(
+            desc=what, unit=" rows", disable=None if self.progress else True, file=sys.stderr, leave=False
+        ) as bar:
             for part, path in self.locations.items():
                 for chunk in iter_chunks(self.schema, path, self.chunk_rows):
                     yield part, chunk, derive(chunk, self.schema, self.split.method == "time")
@@ -139,7 +141,7 @@ class _Stream:
         else:
             n = per_location["all"]
             if n == 0:
-                raise DataError(f"{files['all']}: no rows with a label ({dict(dropped)} dropped)")
+                raise no_rows(files["all"], dropped)
             timestamps = np.concatenate(stamps) if stamps else None
             stamps.clear()  # planning a time split is the memory peak: keep one copy of the timestamps
             split = plan_split(n, self.split, timestamps)

@@ -163,3 +163,11 @@ def test_a_503_never_echoes_an_exception_text(tmp_path, monkeypatch, caplog):
             assert "/srv/secret" not in body["detail"] and "10.1.2.3" not in body["detail"]
             assert "RuntimeError" not in body["detail"]
     assert "/srv/secret/model.onnx via 10.1.2.3:9000" in caplog.text
+
+
+def test_limit_errors_name_the_setting_that_sets_the_limit(make_client, sample_records):
+    small = make_client(max_records=2, max_body_bytes=2048)
+    too_many = assert_error(post(small, {"records": sample_records[:3]}), 422, "invalid_request", "records")
+    assert "CTR_MAX_RECORDS" in too_many["detail"]
+    too_big = assert_error(post(small, {"records": [{"user": "x" * 4000}]}), 413, "payload_too_large", None)
+    assert "CTR_MAX_BODY_BYTES" in too_big["detail"]
