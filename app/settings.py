@@ -63,7 +63,15 @@ class Settings(BaseSettings):
         200, ge=0, description="longest a request waits for others to join its run (with CTR_MICROBATCH_MAX_ROWS)"
     )
     ort_intra_threads: int = Field(1, ge=0, description="onnxruntime intra-op threads (0 = its default)")
-    load_retry_seconds: float = Field(5.0, gt=0, description="retry interval while no model could be loaded")
+    model_poll_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="how often an in-process server re-reads ACTIVE (a new version is swapped in), "
+        "and retries while nothing could be loaded",
+    )
+    drain_seconds: float = Field(
+        5.0, ge=0, description="after a swap, the old version is closed this much later (its requests finish)"
+    )
 
     # -- Redis store (CTR_STORE=redis); docs/redis.md ----------------------------------------------
     redis_url: str = Field(

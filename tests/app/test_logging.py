@@ -45,7 +45,7 @@ def test_ctr_serve_logs_json_lines_with_request_context(tiny_trained, sample_rec
         _, err = process.communicate(timeout=30)
     lines = [json.loads(line) for line in err.decode().splitlines() if line.strip()]  # every line is JSON
     messages = [line["msg"] for line in lines]
-    assert any(m.startswith(f"loaded model tiny version {version}") for m in messages), messages
+    assert any(m.startswith(f"serving tiny version {version} from ") for m in messages), messages
     assert any("Uvicorn running on" in m for m in messages)  # uvicorn's own lines, in the same format
     assert not [line for line in lines if line["logger"] == "uvicorn.access"]  # ctr serve keeps the access log off
     assert not [line for line in lines if "color_message" in line]

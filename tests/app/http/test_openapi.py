@@ -38,5 +38,5 @@ def test_the_schema_follows_the_served_model(interleaved_artifact, tmp_path):
         example = schema["content"]["application/json"]["schema"]["example"]
         assert set(example["records"][0]) == {"item", "user", "genres", "history", "hour", "brand"}
         assert post(c, example).status_code == 200
-    with TestClient(create_app(Settings(model_dir=tmp_path / "none", load_retry_seconds=60))) as c:
+    with TestClient(create_app(Settings(model_dir=tmp_path / "none", model_poll_seconds=60))) as c:
         assert c.get("/openapi.json").status_code == 200  # no model yet: the envelope only

@@ -61,7 +61,7 @@ def test_a_fallback_artifact_serves_until_redis_can_be_read(make_redis, make_red
     assert served.app.state.ctr.model.artifact is not None  # in-process
     server.start()
     publish_to(server.url, artifact_path, "m")
-    wait_for(lambda: metric(served, "ctr_model_activations_total") == 1)
+    wait_for(lambda: metric(served, "ctr_model_activations_total") == 2)  # the fallback, then Redis' version
     assert served.app.state.ctr.model.artifact is None  # now from Redis
     np.testing.assert_array_equal(probabilities(post(served, {"records": sample_records})), expected)
 
