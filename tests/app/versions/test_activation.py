@@ -67,8 +67,8 @@ def test_a_corrupt_version_is_refused_and_the_old_one_keeps_serving(served, mode
 def test_a_version_whose_scorer_does_not_run_is_refused_as_incompatible(served, model_dir, artifact_path):
     import json
 
-    from contract.artifact import write_artifact
     from contract.artifact import load_artifact as load
+    from contract.artifact import write_artifact
 
     base = load(artifact_path)
     bogus = write_artifact(model_dir.parent, model_dir.name, encoder=base.encoder, linear=base.table[:, 0],
