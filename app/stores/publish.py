@@ -177,7 +177,9 @@ async def _write_rows(client: RedisClient, keys: VersionKeys, published: Publish
     row_bytes = published.rows.shape[1] * 4
     shard_sorted = shard[order]
     written = 0
-    with tqdm(total=len(features), unit="row", desc=f"publish {keys.version}", disable=not progress) as bar:
+    with tqdm(
+        total=len(features), unit="row", desc=f"publish {keys.version}", disable=None if progress else True
+    ) as bar:
         for start in range(0, len(features), chunk):
             stop = min(start + chunk, len(features))
             names = keys.features(features[order[start:stop]])

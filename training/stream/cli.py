@@ -46,9 +46,8 @@ def register(commands: Any) -> None:
 
 
 def add_commands(sub: Any) -> None:
-    """The sub-commands, under ``ctr stream`` or directly under ``python -m training.stream``."""
-    gen = sub.add_parser("generate", help="write synthetic Criteo-like dated Parquet shards with a planted FM",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
+    """The sub-commands of ``ctr stream`` (which ``python -m training.stream`` runs too)."""
+    gen = sub.add_parser("generate", help="write synthetic Criteo-like dated Parquet shards with a planted FM")
     gen.add_argument("out", type=Path, help="directory to write date=YYYY-MM-DD/part-NNNNN.parquet into")
     gen.add_argument("--rows", type=int, required=True, help="total rows")
     gen.add_argument("--shard-rows", type=int, default=1_000_000, help="rows per shard")
@@ -61,8 +60,7 @@ def add_commands(sub: Any) -> None:
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(run=run_generate, command="stream generate")
 
-    count = sub.add_parser("count", help="the counting pass alone: vocabulary size per field, in parallel",
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
+    count = sub.add_parser("count", help="the counting pass alone: vocabulary size per field, in parallel")
     count.add_argument("schema", help="dataset schema (TOML)")
     count.add_argument("data", help="directory of shards (all of them are counted)")
     count.add_argument("--workers", type=int, default=1, help="processes counting shards")
@@ -70,8 +68,7 @@ def add_commands(sub: Any) -> None:
     count.add_argument("--quiet", action="store_true", help="no progress bar")
     count.set_defaults(run=run_count, command="stream count")
 
-    train = sub.add_parser("train", help="train from a job file (TOML), alone or under torchrun",
-                           description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    train = sub.add_parser("train", help="train from a job file (TOML), alone or under torchrun", description=__doc__)
     train.add_argument("--config", type=Path, required=True, help="job file (training/stream/config.py)")
     train.add_argument("--data", type=Path, default=None, help="directory of dated shards (overrides the file)")
     train.add_argument("--out", type=Path, default=None, help="models directory (overrides the file)")

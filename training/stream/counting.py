@@ -66,7 +66,8 @@ def count_shards(
     """Counts of every shard, merged (``workers`` > 1: counted in that many processes)."""
     check_streamable(schema)
     total = ShardCounts(ValueCounts(schema.fields), {})
-    bar = tqdm(total=sum(s.rows for s in shards), unit="row", unit_scale=True, desc="count", disable=not progress)
+    bar = tqdm(total=sum(s.rows for s in shards), unit="row", unit_scale=True, desc="count",
+               disable=None if progress else True)  # fmt: skip
     if workers <= 1 or len(shards) <= 1:
         parts = (count_shard(schema, shard, chunk_rows) for shard in shards)
         for shard, part in zip(shards, parts, strict=True):

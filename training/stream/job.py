@@ -9,8 +9,8 @@ holds the metrics, the split, the timings and each rank's peak RSS.
 from __future__ import annotations
 
 import json
+import logging
 import resource
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -41,8 +41,9 @@ def run_job(config: StreamConfig, cluster: Cluster, progress: bool = True, expor
     if len(split.train) < cluster.world_size:
         raise DataError(f"{len(split.train)} training shards for {cluster.world_size} ranks: each rank needs one")
     mine = assign(split.train, cluster.rank, cluster.world_size)
-    _say(main, f"{schema.name}: {json.dumps(split.describe())}; {cluster.world_size} process(es), backend "
-               f"{cluster.backend or 'none'}; rank 0 reads {len(mine)} training shards")  # fmt: skip
+    _log(main, "%s: %d process(es), backend %s; rank 0 reads %d of %d training shards", schema.name,
+         cluster.world_size, cluster.backend or "none", len(mine), len(split.train), event="split",
+         split=split.describe())  # fmt: skip
 
     counted, counted_cpu = time.perf_counter(), time.process_time()
     counts = _count(config, schema, split.train, mine, cluster, progress and main)
@@ -50,8 +51,9 @@ def run_job(config: StreamConfig, cluster: Cluster, progress: bool = True, expor
     count_seconds = time.perf_counter() - counted
     count_cpu = sum(distributed.gather_objects(time.process_time() - counted_cpu, cluster))
     stages = {"after_counting": peak_rss_mb()}
-    _say(main, f"vocabulary: {encoder.num_features:,} features in {len(encoder.fields)} fields, "
-               f"{encoder.num_slots} slots ({count_seconds:.1f} s counting)")  # fmt: skip
+    _log(main, "vocabulary: %s features in %d fields, %d slots (%.1f s counting)", f"{encoder.num_features:,}",
+         len(encoder.fields), encoder.num_slots, count_seconds, event="vocabulary",
+         features=encoder.num_features)  # fmt: skip
 
     data = Data(schema, encoder, mine, assign(split.validation, cluster.rank, cluster.world_size),
                 config.chunk_rows, config.buffer_rows)  # fmt: skip
@@ -59,7 +61,8 @@ def run_job(config: StreamConfig, cluster: Cluster, progress: bool = True, expor
 
     def on_epoch(record: dict[str, Any]) -> None:
         log.append(record)
-        _say(main, json.dumps({"event": "epoch", **record}))
+        _log(main, "epoch %d: loss %.4f, validation AUC %.4f, %s samples/s", record["epoch"], record["train_loss"],
+             record["val_auc"], f"{record['samples_per_s']:,.0f}", event="epoch", **record)  # fmt: skip
 
     trained = time.perf_counter()
     result = train_loop(config.training, data, cluster, on_epoch)
@@ -151,6 +154,10 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _say(enabled: bool, message: str) -> None:
+logger = logging.getLogger("training.stream")
+
+
+def _log(enabled: bool, message: str, *args: Any, **fields: Any) -> None:
+    """Rank 0's log line (JSON off a terminal, contract/logs.py); ``fields`` become the record's fields."""
     if enabled:
-        print(message, file=sys.stderr, flush=True)
+        logger.info(message, *args, extra=fields)

@@ -234,7 +234,7 @@ def write_shards(
     """Write the shards ``indices`` of ``spec`` (any subset, in any order: each depends only on the spec)."""
     indices = list(indices)
     bar = tqdm(total=sum(spec.shard_size(i) for i in indices), unit="row", unit_scale=True, desc="generate",
-               disable=not progress)  # fmt: skip
+               disable=None if progress else True)  # fmt: skip
     results = []
     if workers <= 1:
         _init_worker(spec, out)
