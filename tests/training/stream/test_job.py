@@ -71,3 +71,25 @@ def test_the_exported_model_serves_its_sample_request(single):
     assert response.status_code == 200, response.text
     probabilities = np.array(response.json()["probabilities"])
     assert probabilities.shape == (5,) and ((probabilities > 0) & (probabilities < 1)).all()
+
+
+@pytest.mark.slow
+def test_two_nodes_meet_through_a_c10d_rendezvous(small_data, tmp_path):
+    """The multi-node launch of docs/scaling.md: two torchrun agents (one per "node", here both on
+    loopback) meet at a c10d rendezvous endpoint and train one job."""
+    from tests.redis_servers import free_port
+
+    endpoint = f"127.0.0.1:{free_port()}"
+    job = job_file(tmp_path, small_data)
+    summary = tmp_path / "summary.json"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1",
+               "--rdzv-backend=c10d", f"--rdzv-endpoint={endpoint}", "--rdzv-id=docs-example",
+               "-m", "training.stream", "train", "--config", str(job), "--quiet",
+               "--summary", str(summary)]  # fmt: skip
+    agents = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+              for _ in range(2)]  # fmt: skip
+    for agent in agents:
+        _, err = agent.communicate(timeout=300)
+        assert agent.returncode == 0, err[-3000:]
+    result = json.loads(summary.read_text())
+    assert result["distributed"]["world_size"] == 2 and result["history"][0]["rows"] == 60_000
