@@ -46,12 +46,12 @@ def measure(table_rows: int, sparse: bool, args: argparse.Namespace, cluster: di
         ids = torch.from_numpy(bounded_zipf(rng, rows * SLOTS, table_rows, 1.1).reshape(rows, SLOTS) - 1)
         batches.append((ids, torch.ones(rows, SLOTS), torch.from_numpy((rng.random(rows) < 0.25).astype(np.float32))))
     timings = {"forward": 0.0, "backward": 0.0, "optimizer": 0.0}
-    steps, started = 0, time.perf_counter()
+    steps, started, cpu_started = 0, time.perf_counter(), time.process_time()
     touched = int(np.mean([torch.unique(ids).numel() for ids, _, _ in batches]))  # table rows one batch touches
     for i in range(args.warmup + args.max_steps):
         if i == args.warmup:
             timings = dict.fromkeys(timings, 0.0)
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
         ids, values, labels = batches[i % len(batches)]
         t0 = time.perf_counter()
         _, objective = step(ids, values, labels)
@@ -71,6 +71,7 @@ def measure(table_rows: int, sparse: bool, args: argparse.Namespace, cluster: di
             # every rank must run the same number of steps: agree on stopping once the budget is spent
             if not distributed.all_have(time.perf_counter() - started < args.seconds, cluster):
                 break
+    cpu = distributed.sum_arrays([np.array([time.process_time() - cpu_started])], cluster)[0][0]
     width = args.dim + 1
     per_step = {k: round(1e3 * v / steps, 3) for k, v in timings.items()}
     return {
@@ -79,6 +80,7 @@ def measure(table_rows: int, sparse: bool, args: argparse.Namespace, cluster: di
         "processes": cluster.world_size,
         "steps": steps,
         "ms_per_step": round(sum(per_step.values()), 3),
+        "cpu_ms_per_step": round(1e3 * cpu / steps, 3),  # all ranks' CPU time per step (incl. the stop check)
         "ms": per_step,
         "samples_per_s": round(args.batch * steps / max(sum(timings.values()), 1e-9), 1),
         # what one rank contributes to a step's all-reduce (nothing is exchanged when alone): the whole

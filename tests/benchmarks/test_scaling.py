@@ -44,6 +44,7 @@ def test_the_report_renders_from_runs(tmp_path):
     def run(rows: int, procs: int, seconds: float) -> dict:
         return {"part": "rows", "rows": rows, "scale": 0.25, "processes": procs, "sparse": True, "features": 1000,
                 "training_rows": rows, "count_seconds": seconds / 10, "train_seconds": seconds,
+                "count_cpu_seconds": seconds / 20, "train_cpu_seconds": seconds / 2,
                 "samples_per_s": rows / seconds, "peak_rss_mb": {"max": 900.0, "sum": 900.0 * procs,
                 "per_rank": [900.0] * procs}, "test_auc": 0.78, "phases": {"data_seconds": 1.0,
                 "augment_seconds": 0.0, "agree_seconds": 0.1, "step_seconds": 5.0}}  # fmt: skip
@@ -55,6 +56,7 @@ def test_the_report_renders_from_runs(tmp_path):
     path.write_text(json.dumps(report))
     render(path)
     text = path.with_suffix(".md").read_text()
-    assert "training seconds = 0.0 + 20.00 µs × rows (R² = 1.0000)" in text
-    assert "| 10,000,000 | 50,000 | 66,667 | 1.33 |" in text
+    assert "* training, wall: 0.0 s + 20.00 µs × rows (R² = 1.0000)" in text
+    assert "* training, CPU: 0.0 s + 10.00 µs × rows (R² = 1.0000)" in text
+    assert "| 10,000,000 | 50,000 | 66,667 | 1.33 | 100 → 75 |" in text
     assert path.with_suffix(".png").stat().st_size > 10_000
