@@ -98,7 +98,10 @@ def run_job(config: StreamConfig, cluster: Cluster, progress: bool = True, expor
         "history": result.history,
     }
     if main and export:
-        summary["artifact"] = str(_export(config, summary, data, split.test[0], result.model.cpu(), log))
+        artifact = _export(config, summary, data, split.test[0], result.model.cpu(), log)
+        summary["artifact"] = str(artifact)
+        if config.publish is not None:
+            summary["published"] = publish_artifact(config, artifact, progress)
     distributed.barrier(cluster)  # nobody leaves (and tears the group down) while rank 0 still exports
     return summary
 
@@ -147,6 +150,36 @@ def _export(
             SAMPLE_REQUEST: json.dumps({"records": sample_records(data.schema, test_shard, 5)}, indent=2).encode(),
         },
     )
+
+
+def publish_artifact(config: StreamConfig, artifact: Path, progress: bool) -> dict[str, Any]:
+    """``ctr publish`` of the exported version to the job's ``[publish]`` Redis (Cluster); rank 0 only.
+
+    Credentials and TLS come from the CTR_REDIS_* environment, as for ``ctr publish`` (docs/redis.md).
+    """
+    import asyncio
+
+    from app.settings import Settings
+    from app.stores.publish import publish
+    from app.stores.redis_client import connect
+
+    target = config.publish
+    assert target is not None
+    settings = Settings(redis_url=target.redis_url, redis_cluster=target.cluster)
+
+    async def go() -> Any:
+        client = connect(settings)
+        try:
+            return await publish(client, settings.redis_address, artifact, model=target.model or config.name,
+                                 shards=target.shards, progress=progress)  # fmt: skip
+        finally:
+            await client.aclose()
+
+    result = asyncio.run(go())
+    _log(True, "published %s version %s to %s (%d rows, %.1f s)", result.model, result.version,
+         settings.redis_address, result.features, result.seconds, event="published")  # fmt: skip
+    return {"model": result.model, "version": result.version, "features": result.features,
+            "seconds": round(result.seconds, 3), "redis": settings.redis_address}  # fmt: skip
 
 
 def peak_rss_mb() -> float:

@@ -27,13 +27,26 @@ def small_data(small_spec, tmp_path_factory) -> Path:
     return out
 
 
-def job_file(tmp_path: Path, data: Path, **training: object) -> Path:
-    """A job file training on ``data`` quickly (small batches, 2 epochs), exporting to tmp_path/models."""
+def job_file(tmp_path: Path, data: Path, publish: str | None = None, **training: object) -> Path:
+    """A job file training on ``data`` quickly (small batches, 2 epochs), exporting to tmp_path/models
+    (and publishing to the shared Redis under the model name ``publish``)."""
     settings = {"dim": 4, "lr": 0.01, "batch_size": 1024, "epochs": 2, "patience": 1, "l2": 0.01, "threads": 1,
                 "sparse": True, **training}  # fmt: skip
     lines = [f'dataset = "{SCHEMA}"', f'data = "{data}"', f'out = "{tmp_path / "models"}"', 'name = "small"',
              "[input]", "chunk_rows = 8192", "buffer_rows = 32768", "[training]"]  # fmt: skip
     lines += [f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v)}" for k, v in settings.items()]
+    if publish is not None:
+        lines += ["[publish]", 'redis_url = "redis://127.0.0.1:6379/0"', f'model = "{publish}"', "shards = 4"]
     path = tmp_path / "job.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+@pytest.fixture
+def redis_model():
+    """A model name of its own on the shared 127.0.0.1:6379, with every key removed afterwards."""
+    from tests.app.redis_helpers import SHARED_URL, delete_model, unique_model
+
+    name = unique_model()
+    yield name
+    delete_model(SHARED_URL, name)

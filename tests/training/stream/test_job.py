@@ -10,11 +10,14 @@ import time
 
 import numpy as np
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
+from app.stores.publish import manifest_sha
 from contract.artifact import load_artifact
+from tests.app.redis_helpers import SHARED_URL
 from tests.training.stream.conftest import ROOT, job_file
 from training.stream.config import load_stream_config
 from training.stream.distributed import Cluster
@@ -39,9 +42,11 @@ def test_one_process_learns_towards_the_planted_ceiling(single, small_data):
     assert single["peak_rss_mb"]["max"] > 0 and single["samples_per_s"] > 0
 
 
-def test_two_processes_under_torchrun_match_one_process(single, small_data, tmp_path):
+@pytest.mark.redis
+def test_two_processes_under_torchrun_match_one_process(single, small_data, tmp_path, redis_model):
     summary_path = tmp_path / "summary.json"
-    command = [sys.executable, "-m", "training.stream", "train", "--config", str(job_file(tmp_path, small_data)),
+    job = job_file(tmp_path, small_data, publish=redis_model)
+    command = [sys.executable, "-m", "training.stream", "train", "--config", str(job),
                "--nproc", "2", "--quiet", "--summary", str(summary_path)]  # fmt: skip
     started = time.monotonic()
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
@@ -60,6 +65,16 @@ def test_two_processes_under_torchrun_match_one_process(single, small_data, tmp_
     )
     assert b.manifest["stream"]["world_size"] == 2 and b.manifest["export"]["parity_max_abs_diff"] <= 1e-5
     assert time.monotonic() - started < 120
+    # rank 0 alone published the version it exported, and activated it
+    client = redis.Redis.from_url(SHARED_URL)
+    try:
+        assert [v.decode() for v in client.zrange(f"ctr:{redis_model}:versions", 0, -1)] == [b.version]
+        assert client.get(f"ctr:{redis_model}:active").decode() == b.version
+        published = json.loads(client.get(f"ctr:{{{redis_model}:{b.version}}}:manifest"))
+    finally:
+        client.close()
+    assert published["sha256"]["artifact_manifest"] == manifest_sha(b.manifest)
+    assert two["published"]["version"] == b.version and published["features"] == two["published"]["features"]
 
 
 def test_the_exported_model_serves_its_sample_request(single):
