@@ -7,6 +7,7 @@ streamed mini-batches, and data-parallel training under ``torchrun`` (docs/scali
 * ``batches``    — shards -> shuffle buffer -> (augmented) mini-batches, memory bounded by the buffer;
 * ``histogram``  — streaming AUC and log loss, mergeable across ranks;
 * ``distributed``— process group, DistributedDataParallel, all-reduce helpers;
-* ``trainer``    — the streamed training loop (reusing training.model/augment/export);
-* ``config``     — the job's TOML configuration; ``cli`` — ``ctr stream ...`` and ``python -m training.stream``.
+* ``trainer``    — the streamed training loop (reusing training.model/augment/train);
+* ``job``        — the job end to end: split, counting, training, test metrics, rank 0's export and publish;
+* ``config``     — the job's TOML configuration; ``cli`` — ``ctr stream ...`` (= ``python -m training.stream``).
 """
