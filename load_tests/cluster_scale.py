@@ -11,13 +11,15 @@ Opt-in, never part of ``make test``; run it with ``nice``. Steps, all in one inv
    over 10 million features; the *small* model on 2M rows at cardinality scale 0.05 (~50k features);
 2. a throw-away 3-master Redis Cluster on loopback ports (``tests/redis_servers.py``), no persistence;
 3. ``ctr publish --cluster`` of both models (a child process: its wall time and peak RSS), then per master
-   ``used_memory`` and ``DBSIZE``: bytes per feature and how the keys spread over the masters;
+   ``used_memory`` and ``DBSIZE``: bytes per feature and how the keys spread over the masters (and, from
+   the slot map, how they would spread with more shards per version);
 4. for each scenario a fresh server (``load_tests/server.py``) pinned to CPU 0 while this driver runs on
    CPU 1: small model in-process, small model from the cluster, big model from the cluster (row cache bounded
    by ``--cache-entries``), and big model in-process (the replica holding it all, for its memory);
    requests: single records of the model's own test date, drawn by ``load_tests/skewed.zipf_sample`` (users =
    ``C3`` values, exponent 1.1); a cold pass and a warm pass in closed loop (``--concurrency`` connections),
    then an open-loop run at half the warm throughput for p50/p99; the server's peak RSS and start-up time;
+   every scenario in turn, ``--rounds`` times (a burst of the machine's other jobs then spoils one round);
 5. the cluster is stopped (its processes, by pid) whatever happened.
 
 Writes the JSON and a markdown table next to it. The machine is shared: compare rows of one run.
@@ -30,7 +32,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -100,17 +101,40 @@ def test_records(name: str, data_dir: Path, n: int) -> list[dict[str, Any]]:
 
 
 def publish(artifact: Path, url: str, model: str) -> dict[str, Any]:
-    """``ctr publish --cluster`` in a child process: wall seconds and the child's peak RSS."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """``ctr publish --cluster`` in a child process: its wall seconds and its own peak RSS."""
+    report_rss = ("import resource, sys; from cli import main; code = main(sys.argv[1:]); "
+                  "print('PEAK_RSS_KIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); "
+                  "sys.exit(code)")  # fmt: skip
     started = time.perf_counter()
-    command = [sys.executable, "-m", "cli", "publish", str(artifact), "--cluster", "--redis-url", url,
+    command = [sys.executable, "-c", report_rss, "publish", str(artifact), "--cluster", "--redis-url", url,
                "--model", model, "--quiet"]  # fmt: skip
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"publish failed: {result.stderr[-2000:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"seconds": round(time.perf_counter() - started, 1), "output": result.stdout.strip(),
-            "publisher_peak_rss_mb": round(peak / 1024, 1) if peak > before else None}  # fmt: skip
+    lines = result.stdout.strip().splitlines()
+    peak = next(int(line.split()[1]) for line in lines if line.startswith("PEAK_RSS_KIB"))
+    return {"seconds": round(time.perf_counter() - started, 1), "publisher_peak_rss_mb": round(peak / 1024, 1),
+            "output": "\n".join(line for line in lines if not line.startswith("PEAK_RSS_KIB"))}  # fmt: skip
+
+
+def shard_balance(cluster: Any, shard_counts: tuple[int, ...] = (32, 256, 1024)) -> dict[str, list[float]]:
+    """Share of a version's shards (hence of its rows: a feature's shard is its hash mod S) on each master,
+    for several shard counts S, from the cluster's slot map and each shard's hash tag."""
+    import redis
+    from redis.crc import key_slot
+
+    client = redis.Redis(port=cluster.nodes[0].port)
+    owners: dict[int, int] = {}
+    for start, end, master, *_ in client.execute_command("CLUSTER", "SLOTS"):
+        port = int(master[1])
+        owners.update(dict.fromkeys(range(int(start), int(end) + 1), port))
+    client.close()
+    ports = [node.port for node in cluster.nodes]
+    out = {}
+    for shards in shard_counts:
+        slots = [key_slot(f"ctr:{{model:version:{s}}}:n".encode()) for s in range(shards)]
+        out[str(shards)] = [round(sum(owners[x] == port for x in slots) / shards, 4) for port in ports]
+    return out
 
 
 def node_memory(cluster: Any) -> list[dict[str, int]]:
@@ -163,6 +187,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         cluster = RedisClusterNodes(Path(tmp)).start()
         try:
             out["empty_nodes"] = node_memory(cluster)
+            out["shard_balance"] = shard_balance(cluster)
             out["publish"] = {}
             for name, (artifact, _) in models.items():
                 out["publish"][name] = publish(artifact, cluster.url, f"criteo-{name}")
@@ -179,12 +204,13 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             out["scenarios"] = []
             if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > DRIVER_CPU:
                 os.sched_setaffinity(0, {DRIVER_CPU})  # the driver; servers get CPU 0; Redis stays unpinned
-            for model, store, env in plan:
-                if store == "memory" and model == "big" and args.skip_big_in_memory:
-                    continue
-                print(f"serving {model} from {store} ...", file=sys.stderr, flush=True)
-                result = scenario(env, records[model], args)
-                out["scenarios"].append({"model": model, "store": store, **result})
+            for round_ in range(1, args.rounds + 1):  # rounds: other jobs' bursts hit one round, not all
+                for model, store, env in plan:
+                    if store == "memory" and model == "big" and args.skip_big_in_memory:
+                        continue
+                    print(f"round {round_}: serving {model} from {store} ...", file=sys.stderr, flush=True)
+                    result = scenario(env, records[model], args)
+                    out["scenarios"].append({"round": round_, "model": model, "store": store, **result})
         finally:
             cluster.stop()
     return out
@@ -200,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-entries", type=int, default=200_000, help="CTR_REDIS_CACHE_ENTRIES of the servers")
     parser.add_argument("--timeout-ms", type=float, default=100.0, help="CTR_REDIS_TIMEOUT_MS of the servers")
     parser.add_argument("--skip-big-in-memory", action="store_true", help="do not serve the big model in-process")
+    parser.add_argument("--rounds", type=int, default=2, help="times every scenario is run, in turn")
     args = parser.parse_args(argv)
     report = {
         "command": "python -m load_tests.cluster_scale " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -211,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             "cache_entries": args.cache_entries,
             "timeout_ms": args.timeout_ms,
             "open_seconds": args.open_seconds,
+            "rounds": args.rounds,
             "models": MODELS,
         },
         **benchmark(args),

@@ -37,10 +37,12 @@ def export_onnx(bias: float, num_slots: int, dim: int) -> bytes:
     scorer = Scorer(bias).eval()
     example = (torch.zeros(2, num_slots, dim + 1), torch.zeros(2, num_slots))
     batch = torch.export.Dim("batch", min=1)
-    exporter_log = logging.getLogger("torch.onnx")
-    level = exporter_log.level
-    # The exporter chats on stdout and warns about unrelated optional packages (torchvision): hush it.
-    exporter_log.setLevel(logging.ERROR)
+    # The exporter chats on stdout, warns about unrelated optional packages (torchvision), and its graph
+    # optimisers log every pass at INFO (one line each in a job's JSON log): hush them all.
+    exporter_logs = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript", "onnx_ir")]
+    levels = [log.level for log in exporter_logs]
+    for log in exporter_logs:
+        log.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
@@ -54,7 +56,8 @@ def export_onnx(bias: float, num_slots: int, dim: int) -> bytes:
                 verbose=False,
             )
     finally:
-        exporter_log.setLevel(level)
+        for log, level in zip(exporter_logs, levels, strict=True):
+            log.setLevel(level)
     proto = program.model_proto
     proto.producer_name = "ctr-fm"
     onnx.checker.check_model(proto, full_check=True)
