@@ -227,7 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout-ms", type=float, default=100.0, help="CTR_REDIS_TIMEOUT_MS of the servers")
     parser.add_argument("--skip-big-in-memory", action="store_true", help="do not serve the big model in-process")
     parser.add_argument("--rounds", type=int, default=2, help="times every scenario is run, in turn")
+    parser.add_argument("--render", type=Path, default=None, help="only rewrite the markdown of this JSON report")
     args = parser.parse_args(argv)
+    if args.render is not None:
+        args.render.with_suffix(".md").write_text(markdown(json.loads(args.render.read_text())))
+        return 0
     report = {
         "command": "python -m load_tests.cluster_scale " + " ".join(argv if argv is not None else sys.argv[1:]),
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -4,7 +4,7 @@ from load_tests.cluster_report import markdown
 def test_the_cluster_report_computes_bytes_per_feature_and_keys_per_master():
     def run(rps: float, hits: float | None) -> dict:
         out = {"requests_per_second": rps, "statuses": {"200": 100}, "server_cpu_ms_per_request": 0.5,
-               "latency_ms": {"p50": 1.0, "p99": 5.0}}  # fmt: skip
+               "latency_ms": {"p50": 1.0, "p99": 5.0}, "dropped": 3}  # fmt: skip
         if hits is not None:
             out["cache_hit_ratio"] = hits
         return out
@@ -23,4 +23,5 @@ def test_the_cluster_report_computes_bytes_per_feature_and_keys_per_master():
     }  # fmt: skip
     text = markdown(report)
     assert "| big | 1,000,000 | 100 | 10,000 | 1200 | 143 MiB | 150 | 333,000 / 333,000 / 333,000 |" in text
-    assert "| big | redis cluster | 2 | 900 | 50.0% | 1,500 | 99.0% | 1.00 | 5.00 | 0 | 0.50 | 300 |" in text
+    row = "| 1 | big | redis cluster | 2 | 900 | 50.0% | 1,500 | 99.0% | 1.00 | 5.00 | 0 | 3 | 0.50, 0.50 | 300 |"
+    assert row in text
