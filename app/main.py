@@ -20,6 +20,7 @@ from app.metrics import Metrics
 from app.scoring.model import ScoringModel
 from app.settings import Settings
 from app.state import ServerState
+from app.versions.catalog import attach_catalog, catalog_installed
 
 log = logging.getLogger("app")
 
@@ -29,6 +30,7 @@ async def load_model(state: ServerState) -> bool:
     try:
         model = await asyncio.to_thread(ScoringModel.load, state.settings, metrics=state.metrics)
         await model.warm_up()
+        await attach_catalog(model, state.metrics)  # version and catalog are installed as one
     except Exception as exc:  # any failure leaves the server up and not ready, with the reason
         state.not_ready_reason = f"{type(exc).__name__}: {exc}"
         state.metrics.model_load_failures.inc()
@@ -37,6 +39,7 @@ async def load_model(state: ServerState) -> bool:
     state.model = model
     state.not_ready_reason = ""
     state.metrics.set_model(model.name, model.version)
+    catalog_installed(model, state.metrics)
     return True
 
 

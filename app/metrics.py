@@ -104,6 +104,18 @@ class Metrics:
         )
         for reason in REFUSAL_REASONS:
             self.activation_refusals.labels(reason)
+        # -- candidate catalog: /v1/rank by candidate id (issue 23, docs/ranking.md) --
+        self.catalog_items = Gauge("ctr_catalog_items", "Items in the served version's candidate catalog", registry=r)
+        self.catalog_loads = Counter(
+            "ctr_catalog_loads_total", "Catalog generations loaded, or refused (the current one kept)", ["result"],
+            registry=r,
+        )  # fmt: skip
+        for result in ("loaded", "refused"):
+            self.catalog_loads.labels(result)
+        self.catalog_lookups = Counter(
+            "ctr_rank_catalog_lookups_total", "/v1/rank candidate ids by result (found, unknown)", ["result"],
+            registry=r,
+        )  # fmt: skip
 
     def set_model(self, name: str, version: str) -> None:
         self.model_info.clear()

@@ -10,7 +10,9 @@ import argparse
 import sys
 
 from app import cli as app_cli
+from app.cli import catalog as app_catalog_cli
 from contract import ArtifactError, EncodingError, SchemaError
+from training import catalog_cli
 from training import cli as training_cli
 from training.data.errors import DataError
 
@@ -26,6 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="<command>")
     training_cli.register(commands)
     app_cli.register(commands)
+    catalog = commands.add_parser(
+        "catalog",
+        help="the candidate catalog of a model version: build it, publish it to Redis",
+        description="A version's candidate catalog lets /v1/rank take candidate ids (docs/ranking.md).",
+    )
+    catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True, metavar="<command>")
+    catalog_cli.register(catalog_commands)  # build: offline, reads datasets
+    app_catalog_cli.register(catalog_commands)  # publish: Redis
     return parser
 
 

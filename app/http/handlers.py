@@ -16,8 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app.errors import NotReady
 from app.ranking.plan import plan_for, top_indices
-from app.ranking.rank import rank
-from app.ranking.request import parse_rank_request
+from app.ranking.rank import Ranked, rank
+from app.ranking.request import RankRequest, parse_rank_request
 from app.scoring.explain import Explainer
 from app.scoring.model import Scores, ScoringModel
 from app.scoring.request import ScoreRequest, parse_score_request
@@ -93,25 +93,53 @@ async def rank_json(state: ServerState, body: bytes, rid: str) -> bytes:
     started = time.perf_counter()
     ranked = await rank(model, plan, parsed, state.settings.rank_offload_candidates, keep_encoded=parsed.explain)
     state.metrics.rank_seconds.observe(time.perf_counter() - started)
-    if plan.cache.capacity:
-        state.metrics.rank_cache.labels("hit").inc(ranked.cache_hits)
-        state.metrics.rank_cache.labels("miss").inc(parsed.n_candidates - ranked.cache_hits)
-    state.metrics.scored_rows.inc(parsed.n_candidates)
-    state.metrics.rows_per_request.observe(parsed.n_candidates)
+    _count_rank(state, plan.cache.capacity, parsed, ranked)
     out: dict[str, Any] = {"model_version": model.version, "request_id": rid, "probabilities": ranked.probabilities}
+    if parsed.candidate_ids:
+        out["unknown_indices"] = ranked.unknown
+    scored = None  # positions with a score: all, unless unknown ids were skipped
+    if ranked.skipped and len(ranked.unknown):
+        scored = np.flatnonzero(~np.isnan(ranked.logits))
     chosen = None
     if parsed.top_k is not None:
-        chosen = top_indices(ranked.logits, parsed.top_k)
+        if scored is None:
+            chosen = top_indices(ranked.logits, parsed.top_k)
+        else:
+            chosen = scored[top_indices(ranked.logits[scored], parsed.top_k)]
         out["top_indices"] = chosen
     if parsed.explain:
         # with top_k only the returned candidates are explained: the ones a client will show
-        keep = np.arange(parsed.n_candidates) if chosen is None else chosen
+        keep = chosen if chosen is not None else scored if scored is not None else np.arange(parsed.n_candidates)
+        assert ranked.candidate_ids is not None and ranked.candidate_values is not None
         ids = plan.merge(ranked.context_ids, ranked.candidate_ids[keep])
         values = plan.merge(ranked.context_values, ranked.candidate_values[keep])
         rows = await model.store.gather(ids)
         records = None
         if model.encoder.hashed:  # hashed ids need the raw values to name features
-            records = [{**parsed.context, **parsed.candidates[i]} for i in keep.tolist()]
+            records = [{**parsed.context, **candidate_fields(parsed, ranked, i)} for i in keep.tolist()]
         out["explanations"] = await _explain(state, Explainer.for_model(model), ids, rows, values,
                                              ranked.logits[keep], indices=keep, records=records)  # fmt: skip
     return orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _count_rank(state: ServerState, cache_capacity: int, parsed: RankRequest, ranked: Ranked) -> None:
+    metrics = state.metrics
+    if cache_capacity and parsed.candidates:
+        metrics.rank_cache.labels("hit").inc(ranked.cache_hits)
+        metrics.rank_cache.labels("miss").inc(len(parsed.candidates) - ranked.cache_hits)
+    if parsed.candidate_ids:
+        metrics.catalog_lookups.labels("found").inc(len(parsed.candidate_ids) - len(ranked.unknown))
+        metrics.catalog_lookups.labels("unknown").inc(len(ranked.unknown))
+    metrics.scored_rows.inc(parsed.n_candidates)
+    metrics.rows_per_request.observe(parsed.n_candidates)
+
+
+def candidate_fields(parsed: RankRequest, ranked: Ranked, position: int) -> dict[str, Any]:
+    """The raw candidate fields at ``position``: a catalog item's, an unknown id alone, or the object sent."""
+    n_ids = len(parsed.candidate_ids)
+    if position >= n_ids:
+        return parsed.candidates[position - n_ids]
+    row = int(ranked.catalog_rows[position])
+    catalog = ranked.catalog
+    assert catalog is not None
+    return catalog.item(row) if row >= 0 else {catalog.source: parsed.candidate_ids[position]}

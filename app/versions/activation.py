@@ -22,11 +22,14 @@ from app.errors import StoreUnavailable
 from app.scoring.model import ScoringModel
 from app.settings import Settings
 from app.state import ServerState
+from app.stores.catalog import RedisCatalogs
 from app.stores.publish import FORMAT
 from app.stores.redis_client import RedisClient, connect, redis_errors
 from app.stores.redis_keys import ModelKeys, unpack_rows
 from app.stores.redis_store import RedisStore
 from app.stores.row_cache import RowCache
+from app.versions.catalog import attach_catalog, catalog_installed, refresh_catalog
+from contract.catalog import CatalogError
 from contract.encoding import FeatureEncoder
 
 log = logging.getLogger("app")
@@ -90,11 +93,14 @@ async def read_version(
     try:
         model = await asyncio.to_thread(  # building an onnxruntime session takes milliseconds
             ScoringModel, manifest=manifest["artifact"], encoder=encoder, store=store, onnx_model=onnx,
-            settings=settings, metrics=state.metrics,
+            settings=settings, metrics=state.metrics, catalog_source=RedisCatalogs(client, keys, address),
         )  # fmt: skip
         await model.warm_up()
+        await attach_catalog(model, metrics)
     except StoreUnavailable:
         raise
+    except CatalogError as exc:
+        raise VersionRefused(version, "corrupt", f"its candidate catalog is unusable: {exc}") from exc
     except Exception as exc:  # onnxruntime cannot load or run the graph on this build
         raise VersionRefused(version, "incompatible", f"the scorer does not load or run: {exc}") from exc
     return model
@@ -172,6 +178,11 @@ class RedisActivation:
             return
         version = raw.decode()
         if version == self.serving:
+            assert self.state.model is not None
+            try:  # the same signal carries catalog updates (`ctr catalog publish`)
+                await refresh_catalog(self.state.model, self.state.metrics)
+            except StoreUnavailable as exc:
+                self._not_serving(exc.detail, exc)
             return
         try:
             model = await read_version(self.client, self.settings, self.state, self.keys, version)
@@ -189,6 +200,7 @@ class RedisActivation:
         state.not_ready_reason = ""
         self.serving, self._reported = model.version, None
         state.metrics.set_model(model.name, model.version)
+        catalog_installed(model, state.metrics)
         state.metrics.activations.inc()
         log.info("serving %s version %s from Redis at %s", model.name, model.version, self.address)
         if old is not None:
@@ -220,6 +232,7 @@ class RedisActivation:
         try:
             model = await asyncio.to_thread(ScoringModel.load, self.settings, fallback, self.state.metrics)
             await model.warm_up()
+            await attach_catalog(model, self.state.metrics)
         except Exception as exc:
             log.error("fallback artifact %s not loaded: %s", fallback, exc)
             self.state.not_ready_reason += f"; fallback {fallback} not loaded: {exc}"
@@ -227,6 +240,7 @@ class RedisActivation:
         self.state.model = model
         self.state.not_ready_reason = ""
         self.state.metrics.set_model(model.name, model.version)
+        catalog_installed(model, self.state.metrics)
         log.warning("serving fallback artifact %s (version %s) until Redis can be read", fallback, model.version)
 
     async def _poll(self) -> None:
