@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from contract.artifact import _write_synced, new_version
+from contract.artifact import _write_synced
 from contract.catalog import Catalog, CatalogData, CatalogError, candidate_fields, key_field
 from contract.encoding import FeatureEncoder
 from contract.fm import side_slots
@@ -46,6 +46,14 @@ MANIFEST = "catalog.json"
 ARRAYS = ("own", "sums", "ids", "values")
 FILES = ("keys.json", "items.jsonl", *(f"{a}.npy" for a in ARRAYS))
 KEEP = 3  # generations kept on disk (and the current one): a server may still be loading the previous one
+
+
+def new_generation() -> str:
+    """A generation id that sorts by creation time, to the microsecond: ``20261203T140019.123456Z-3fa2b1``.
+
+    (Version ids have whole seconds; two catalog builds of one version may well fall in the same second.)
+    """
+    return f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S.%fZ}-{secrets.token_hex(3)}"
 
 
 def catalog_blobs(data: CatalogData) -> dict[str, bytes]:
@@ -65,7 +73,7 @@ def catalog_manifest(
     n = len(data.keys)
     return {
         "format": FORMAT,
-        "generation": new_version(),
+        "generation": new_generation(),
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "model": {"name": str(model["name"]), "version": str(model["version"])},
         "key_field": key,

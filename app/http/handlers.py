@@ -95,7 +95,7 @@ async def rank_json(state: ServerState, body: bytes, rid: str) -> bytes:
     state.metrics.rank_seconds.observe(time.perf_counter() - started)
     _count_rank(state, plan.cache.capacity, parsed, ranked)
     out: dict[str, Any] = {"model_version": model.version, "request_id": rid, "probabilities": ranked.probabilities}
-    if parsed.candidate_ids:
+    if parsed.by_id:
         out["unknown_indices"] = ranked.unknown
     scored = None  # positions with a score: all, unless unknown ids were skipped
     if ranked.skipped and len(ranked.unknown):

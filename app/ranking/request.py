@@ -47,6 +47,7 @@ class RankRequest:
     explain: bool
     candidate_ids: list[Any] = field(default_factory=list)  # catalog ids: candidates 0..n_ids-1
     skip_unknown: bool = False  # "unknown_ids": "skip"
+    by_id: bool = False  # the body has "candidate_ids" (the answer then has "unknown_indices")
 
     @property
     def n_candidates(self) -> int:
@@ -82,7 +83,7 @@ def parse_rank_request(body: bytes, plan: RankPlan, max_candidates: int) -> Rank
     if not isinstance(explain, bool):
         raise InvalidRequest("must be true or false", "explain")
     _check_context(context, candidates, plan)
-    return RankRequest(context, candidates, top_k, explain, ids, unknown == "skip")
+    return RankRequest(context, candidates, top_k, explain, ids, unknown == "skip", "candidate_ids" in data)
 
 
 def _check_context(context: dict[str, Any], candidates: list[Any], plan: RankPlan) -> None:

@@ -145,3 +145,50 @@ def interleaved_artifact(tmp_path_factory):
         tmp_path_factory.mktemp("models"), "interleaved", encoder=encoder, linear=linear, embedding=embedding,
         bias=bias, onnx_model=export_onnx(bias, encoder.num_slots, dim), manifest_extra={"metrics": {}},
     )  # fmt: skip
+
+
+# -- the candidate catalog ---------------------------------------------------------------------------
+def copy_version(version_dir, root):
+    """A copy of a version directory under ``root/<model>/`` (tests that add catalogs get their own)."""
+    import shutil
+
+    target = root / version_dir.parent.name / version_dir.name
+    shutil.copytree(version_dir, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def tiny_catalog_artifact(tiny_trained, tiny_prepared, tmp_path_factory):
+    """A copy of the tiny version with the catalog `ctr train` writes: every training item, latest row."""
+    from training.catalog import catalog_records, training_rows, write_version_catalog
+
+    version = copy_version(tiny_trained[1], tmp_path_factory.mktemp("catalog"))
+    records = catalog_records(tiny_prepared.schema, tiny_prepared.table, training_rows(tiny_prepared.split))
+    write_version_catalog(version, records, "item", source={"test": "tiny"})
+    return version
+
+
+@pytest.fixture(scope="session")
+def interleaved_catalog_artifact(interleaved_artifact, tmp_path_factory):
+    """The interleaved version with a catalog of 40 items: unseen values, missing fields, string ids."""
+    from contract.artifact import load_artifact
+    from load_tests.workload import Workload
+    from training.catalog import write_version_catalog
+
+    version = copy_version(interleaved_artifact, tmp_path_factory.mktemp("catalog"))
+    items = Workload(load_artifact(version).encoder, seed=11, unseen_share=0.2).catalogue(40)
+    for i, item in enumerate(items):
+        if i % 3 == 0:
+            item.pop("genres", None)  # a missing optional field: its OOV feature
+        if i % 4 == 0:
+            item["item"] = str(item["item"])  # ids as strings: the same canonical id
+    write_version_catalog(version, items, "item", source={"test": "interleaved"})
+    return version
+
+
+def catalog_of(version_dir):
+    """The version's current catalog, loaded as a server loads it."""
+    from contract.artifact import load_artifact
+    from contract.catalog_files import load_catalog_dir
+
+    return load_catalog_dir(version_dir, load_artifact(version_dir))
