@@ -116,6 +116,8 @@ class Metrics:
             "ctr_rank_catalog_lookups_total", "/v1/rank candidate ids by result (found, unknown)", ["result"],
             registry=r,
         )  # fmt: skip
+        # resolved once: labels() costs microseconds per call on the request path
+        self.catalog_found, self.catalog_unknown = (self.catalog_lookups.labels(k) for k in ("found", "unknown"))
 
     def set_model(self, name: str, version: str) -> None:
         self.model_info.clear()

@@ -31,6 +31,9 @@ from contract.fm import side_slots, side_terms
 from contract.values import EncodingError, json_type
 
 BUILD_CHUNK = 50_000  # items encoded and reduced at once (bounds the float64 copy of their rows)
+# Integer ids up to DENSE_SLACK * items + DENSE_FLOOR are looked up in a dense int64 table (at most 128 B per item
+# + 512 KB), one vectorised gather instead of a dict lookup per id; larger or negative ids use the dict.
+DENSE_SLACK, DENSE_FLOOR = 16, 1 << 16
 
 
 class CatalogError(ArtifactError):
@@ -130,8 +133,14 @@ class Catalog:
         self.manifest = dict(manifest or {})
         self.own, self.sums, self.ids, self.values = data.own, data.sums, data.ids, data.values
         index: dict[Any, int] = {key: row for row, key in enumerate(data.keys)}
+        self._dense: np.ndarray | None = None  # id -> row (-1: none), for small non-negative integer ids
         if id_field.spec.dtype == "int":
-            index.update((int(key), row) for row, key in enumerate(data.keys))
+            numbers = [int(key) for key in data.keys]
+            index.update((number, row) for row, number in enumerate(numbers))
+            top = max(numbers, default=-1)
+            if numbers and min(numbers) >= 0 and top < DENSE_SLACK * len(numbers) + DENSE_FLOOR:
+                self._dense = np.full(top + 1, -1, np.int64)
+                self._dense[np.array(numbers, np.int64)] = np.arange(len(numbers))
         self.index = index
         buffer = np.frombuffer(data.items, np.uint8)
         ends = np.flatnonzero(buffer == ord("\n"))
@@ -147,7 +156,8 @@ class Catalog:
     def nbytes(self) -> int:
         """Bytes held by the arrays and the items' JSON (the id index and keys come on top: docs/ranking.md)."""
         arrays = (self.own, self.sums, self.ids, self.values, self._starts, self._ends)
-        return sum(a.nbytes for a in arrays) + len(self.data.items)
+        dense = 0 if self._dense is None else self._dense.nbytes
+        return sum(a.nbytes for a in arrays) + len(self.data.items) + dense
 
     def locate(self, raw_ids: Sequence[Any]) -> np.ndarray:
         """Row of each raw id (n,) int64, -1 for an id the catalog does not hold.
@@ -156,7 +166,10 @@ class Catalog:
         or an integer the field accepts: ``true``, ``null``, a list, ``1.5`` for an ``int`` field.
         """
         n, index = len(raw_ids), self.index
-        if set(map(type, raw_ids)) <= {int, str}:
+        kinds = set(map(type, raw_ids))
+        if kinds == {int} and self._dense is not None:
+            rows = self._dense_rows(raw_ids)
+        elif kinds <= {int, str}:
             rows = np.fromiter(map(index.get, raw_ids, repeat(-1)), np.int64, n)  # the loop stays in C
         else:  # True == 1 and 1.0 == 1 as dict keys, lists are unhashable: the contract judges each one
             rows = np.fromiter(
@@ -170,6 +183,19 @@ class Catalog:
         for i in np.flatnonzero(rows < 0).tolist():  # another spelling of a known id (" 242", "0242"), or unknown
             rows[i] = self._slow(raw_ids[i], i)
         return rows
+
+    def _dense_rows(self, raw_ids: Sequence[int]) -> np.ndarray:
+        """Rows of integer ids through the dense table (ids outside it: -1, judged by the caller)."""
+        dense = self._dense
+        assert dense is not None
+        try:
+            numbers = np.fromiter(raw_ids, np.int64, len(raw_ids))  # every item is an int (checked by the caller)
+        except OverflowError:  # beyond int64: certainly not in the table
+            return np.fromiter(map(self.index.get, raw_ids, repeat(-1)), np.int64, len(raw_ids))
+        if len(numbers) and numbers.min() >= 0 and numbers.max() < len(dense):
+            return dense.take(numbers)  # the common case: every id within the table
+        inside = (numbers >= 0) & (numbers < len(dense))
+        return np.where(inside, dense.take(np.where(inside, numbers, 0)), -1)
 
     def _slow(self, value: Any, i: int) -> int:
         if isinstance(value, bool):

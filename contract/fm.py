@@ -55,6 +55,18 @@ def side_terms(rows: np.ndarray, values: np.ndarray) -> SideTerms:
     return SideTerms(lin, pair, sums)
 
 
+def row_terms(rows: np.ndarray, values: np.ndarray) -> SideTerms:
+    """:func:`side_terms` of a single row (rows (m, K+1), values (m,)), as a batch of one, without einsum's overhead.
+
+    A ranking request reduces its context this way: tens of µs saved on every request.
+    """
+    weighted = rows.astype(np.float64) * values.astype(np.float64)[:, None]  # (m, K+1)
+    vectors = weighted[:, 1:]
+    total = vectors.sum(axis=0)  # (K,)
+    pair = 0.5 * (float(total @ total) - float(np.vdot(vectors, vectors)))
+    return SideTerms(np.array([weighted[:, 0].sum()]), np.array([pair]), total[None])
+
+
 def side_slots(fields: Iterable[Any]) -> np.ndarray:
     """(m,) int64 slot indices of ``fields`` (``contract.field.FieldEncoder``s), in their order."""
     ranges = [np.arange(f.slot_start, f.slot_start + f.spec.slots) for f in fields]

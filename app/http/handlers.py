@@ -128,8 +128,9 @@ def _count_rank(state: ServerState, cache_capacity: int, parsed: RankRequest, ra
         metrics.rank_cache.labels("hit").inc(ranked.cache_hits)
         metrics.rank_cache.labels("miss").inc(len(parsed.candidates) - ranked.cache_hits)
     if parsed.candidate_ids:
-        metrics.catalog_lookups.labels("found").inc(len(parsed.candidate_ids) - len(ranked.unknown))
-        metrics.catalog_lookups.labels("unknown").inc(len(ranked.unknown))
+        metrics.catalog_found.inc(len(parsed.candidate_ids) - len(ranked.unknown))
+        if len(ranked.unknown):
+            metrics.catalog_unknown.inc(len(ranked.unknown))
     metrics.scored_rows.inc(parsed.n_candidates)
     metrics.rows_per_request.observe(parsed.n_candidates)
 

@@ -8,7 +8,7 @@ from fastapi.responses import Response
 
 from app.http.body import receive_body, request_id
 from app.http.handlers import Handler, rank_json, ready_model, score_json
-from app.http.openapi import ERROR_RESPONSES, JSON, RANK_BODY_SCHEMA, SCORE_BODY_SCHEMA
+from app.http.openapi import ERROR_RESPONSES, JSON, RANK_ANSWER_SCHEMA, RANK_BODY_SCHEMA, SCORE_BODY_SCHEMA
 from app.state import ServerState
 
 router = APIRouter()
@@ -40,7 +40,13 @@ async def answer(request: Request, handler: Handler) -> Response:
     "/v1/rank",
     summary="Click probabilities of many candidates for one context, computing the context once",
     openapi_extra={"requestBody": {"required": True, "content": {JSON: {"schema": RANK_BODY_SCHEMA}}}},
-    responses={200: {"description": "one probability per candidate, in request order"}, **ERROR_RESPONSES},
+    responses={
+        200: {
+            "description": "one probability per candidate, in request order",
+            "content": {JSON: {"schema": RANK_ANSWER_SCHEMA}},
+        },
+        **ERROR_RESPONSES,
+    },
 )
 async def rank_candidates(request: Request) -> Response:
     return await answer(request, rank_json)

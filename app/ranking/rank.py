@@ -23,7 +23,7 @@ from app.ranking.request import RankRequest, encode_candidates, encode_context, 
 from app.scoring.model import ScoringModel
 from contract.catalog import Catalog
 from contract.encoding import EncodedBatch
-from contract.fm import sigmoid
+from contract.fm import row_terms, sigmoid
 
 _NO_POSITIONS = np.empty(0, np.int64)
 
@@ -89,7 +89,7 @@ async def rank(
     gather_ids = np.concatenate([context_ids, *(b.ids.reshape(-1) for _, _, b in new)]) if new else context_ids
     gathered = (await model.store.gather(gather_ids[None]))[0]
     m_c, m_i = len(context_ids), len(plan.candidate_slots)
-    context = side_terms(gathered[None, :m_c], context_values[None])
+    context = row_terms(gathered[:m_c], context_values)
     at = m_c
     for block, positions, batch in new:
         terms = side_terms(gathered[at : at + len(positions) * m_i].reshape(len(positions), m_i, -1), batch.values)

@@ -32,7 +32,7 @@ from app.scoring.request import load_object
 from contract.catalog import Catalog
 from contract.encoding import EncodedBatch, FeatureEncoder
 from contract.fm import side_slots
-from contract.memo import Encoder
+from contract.memo import Encoder, MemoEncoder
 from contract.values import EncodingError
 
 RANK_KEYS = frozenset({"context", "candidates", "candidate_ids", "unknown_ids", "top_k", "explain"})
@@ -128,8 +128,10 @@ def _wrong_side(key: str, side: str, where: str) -> InvalidRequest:
 
 def encode_context(request: RankRequest, plan: RankPlan, encoder: Encoder) -> tuple[np.ndarray, np.ndarray]:
     """The context's ids and values on its own slots, (Mc,) each."""
-    columns = {key: [value] for key, value in request.context.items()}
     try:
+        if isinstance(encoder, MemoEncoder):
+            return encoder.encode_fields(request.context, plan.context_fields)
+        columns = {key: [value] for key, value in request.context.items()}
         batch = encoder.encode_columns(columns, 1, plan.context_fields)
     except EncodingError as exc:
         raise InvalidRequest(f"context: {exc.message}", exc.field) from None

@@ -4,6 +4,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contract.artifact import load_artifact, write_artifact
 from contract.catalog import Catalog, CatalogError, build_catalog, candidate_fields, key_field
@@ -88,6 +90,28 @@ def test_locate_follows_the_contracts_id_rules(artifact):
         with pytest.raises(Exception, match=message) as info:
             catalog.locate([1, bad])
         assert info.value.row == 1 and info.value.field == "item"
+
+
+@given(ids=st.lists(st.integers(-3, 90) | st.integers(2**62, 2**70), max_size=30))
+@settings(max_examples=200, deadline=None)
+def test_integer_ids_through_the_dense_table_equal_the_dict_lookup(artifact_once, ids):
+    catalog = artifact_once
+    assert catalog._dense is not None  # ids 1..77: the dense table is in use
+    dense = catalog.locate(ids)
+    table, catalog._dense = catalog._dense, None
+    try:
+        assert dense.tolist() == catalog.locate(ids).tolist()
+    finally:
+        catalog._dense = table
+    assert dense.tolist() == [{1: 2, 2: 0, 3: 1, 77: 3}.get(i, -1) for i in ids]
+
+
+@pytest.fixture(scope="module")
+def artifact_once(tmp_path_factory):
+    encoder = FeatureEncoder.build(SCHEMA.fields, {"item": ["1", "2", "3"]}, {"price": [10.0, 100.0]})
+    table = np.random.default_rng(2).normal(size=(encoder.num_features, 3)).astype(np.float32)
+    return Catalog(build_catalog(encoder, table, ITEMS, "item"), key_field(encoder, "item"), generation="g",
+                   model_version="v")  # fmt: skip
 
 
 def test_files_round_trip_with_generations_and_the_current_pointer(artifact):

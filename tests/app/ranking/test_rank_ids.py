@@ -150,3 +150,14 @@ def test_a_broken_catalog_keeps_its_version_from_loading(tiny_catalog_artifact, 
     with TestClient(create_app(Settings(model_dir=version))) as client:
         ready = client.get("/readyz")
         assert ready.status_code == 503 and "own.npy does not match the sha256" in ready.json()["detail"]
+
+
+def test_openapi_documents_ids_and_the_unknown_id_option(client):
+    rank = client.get("/openapi.json").json()["paths"]["/v1/rank"]["post"]
+    body = rank["requestBody"]["content"]["application/json"]["schema"]
+    assert {"candidate_ids", "unknown_ids", "candidates"} <= set(body["properties"])
+    assert body["properties"]["unknown_ids"]["enum"] == ["score", "skip"]
+    answer = rank["responses"]["200"]["content"]["application/json"]["schema"]
+    assert "unknown_indices" in answer["properties"]
+    example = rank["requestBody"]["content"]["application/json"]["schema"]["example"]
+    assert "candidate_ids" in example
