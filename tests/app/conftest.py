@@ -147,32 +147,13 @@ def interleaved_artifact(tmp_path_factory):
     )  # fmt: skip
 
 
-# -- the candidate catalog ---------------------------------------------------------------------------
-def copy_version(version_dir, root):
-    """A copy of a version directory under ``root/<model>/`` (tests that add catalogs get their own)."""
-    import shutil
-
-    target = root / version_dir.parent.name / version_dir.name
-    shutil.copytree(version_dir, target)
-    return target
-
-
-@pytest.fixture(scope="session")
-def tiny_catalog_artifact(tiny_trained, tiny_prepared, tmp_path_factory):
-    """A copy of the tiny version with the catalog `ctr train` writes: every training item, latest row."""
-    from training.catalog import catalog_records, training_rows, write_version_catalog
-
-    version = copy_version(tiny_trained[1], tmp_path_factory.mktemp("catalog"))
-    records = catalog_records(tiny_prepared.schema, tiny_prepared.table, training_rows(tiny_prepared.split))
-    write_version_catalog(version, records, "item", source={"test": "tiny"})
-    return version
-
-
+# -- the candidate catalog (tests/conftest.py has the tiny one) ---------------------------------------
 @pytest.fixture(scope="session")
 def interleaved_catalog_artifact(interleaved_artifact, tmp_path_factory):
     """The interleaved version with a catalog of 40 items: unseen values, missing fields, string ids."""
     from contract.artifact import load_artifact
     from load_tests.workload import Workload
+    from tests.conftest import copy_version
     from training.catalog import write_version_catalog
 
     version = copy_version(interleaved_artifact, tmp_path_factory.mktemp("catalog"))
@@ -184,11 +165,3 @@ def interleaved_catalog_artifact(interleaved_artifact, tmp_path_factory):
             item["item"] = str(item["item"])  # ids as strings: the same canonical id
     write_version_catalog(version, items, "item", source={"test": "interleaved"})
     return version
-
-
-def catalog_of(version_dir):
-    """The version's current catalog, loaded as a server loads it."""
-    from contract.artifact import load_artifact
-    from contract.catalog_files import load_catalog_dir
-
-    return load_catalog_dir(version_dir, load_artifact(version_dir))

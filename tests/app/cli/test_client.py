@@ -80,7 +80,7 @@ def catalog_server(tiny_catalog_artifact):
 
 
 def test_rank_by_ids_marks_and_skips_unknown_ones(catalog_server, capsys, tiny_catalog_artifact):
-    from tests.app.conftest import catalog_of
+    from tests.conftest import catalog_of
 
     known = catalog_of(tiny_catalog_artifact).key(0)
     code, out, _ = run(capsys, "rank", "--url", catalog_server.url, "--context", json.dumps(CONTEXT),

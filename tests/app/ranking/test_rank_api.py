@@ -11,8 +11,9 @@ from app.settings import Settings
 from contract.artifact import load_artifact
 from contract.encoding import FeatureEncoder
 from contract.field import FieldEncoder
-from tests.app.conftest import catalog_of, post, post_rank
+from tests.app.conftest import post, post_rank
 from tests.app.http.test_routes import assert_error
+from tests.conftest import catalog_of
 
 CONTEXT = {"user": 7, "device": "web"}
 CANDIDATES = [{"item": 6, "price": 50.0, "tags": ["news", "tech"]}, {"item": 17}, {"item": 999, "tags": "sport"}]

@@ -11,8 +11,9 @@ from app.main import create_app
 from app.settings import Settings
 from app.versions.catalog import refresh_catalog
 from contract.catalog_files import CATALOG_DIR, current_generation, set_current
-from tests.app.conftest import catalog_of, copy_version, post, post_rank
+from tests.app.conftest import post, post_rank
 from tests.app.http.test_routes import assert_error
+from tests.conftest import catalog_of, copy_version
 
 CONTEXT = {"user": 7, "device": "web"}
 

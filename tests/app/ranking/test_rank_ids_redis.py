@@ -13,8 +13,9 @@ from app.stores.redis_keys import ModelKeys
 from cli import main
 from contract.artifact import load_artifact
 from contract.catalog_files import read_blobs, to_hashed
-from tests.app.conftest import catalog_of, copy_version, post_rank
+from tests.app.conftest import post_rank
 from tests.app.redis_helpers import SHARED_URL, metric, model_keys_in, publish_to, sync_client, wait_for
+from tests.conftest import catalog_of, copy_version
 
 pytestmark = pytest.mark.redis
 
