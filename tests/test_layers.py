@@ -43,7 +43,7 @@ ALLOWED: dict[str, set[str]] = {
         "app.settings",
         "app.logs",
     },
-    "app.cli": {"app.cli", "app.stores", "app.errors", "app.settings", "app.logs", "contract"},
+    "app.cli": {"app.cli", "app.stores", "app.versions", "app.metrics", "app.errors", "app.settings", "app.logs"},
     "app.main": {
         "app.http",
         "app.versions",
