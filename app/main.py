@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 
 import prometheus_client
 from fastapi import FastAPI
@@ -14,55 +13,28 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.http.front import HotPath
 from app.http.middleware import MetricsMiddleware
+from app.http.openapi import install_openapi
 from app.http.responses import install_handlers
 from app.http.routes import router
 from app.metrics import Metrics
-from app.scoring.model import ScoringModel
-from app.settings import Settings
+from app.settings import Settings, unknown_variables
 from app.state import ServerState
-from app.versions.catalog import attach_catalog, catalog_installed
+from app.versions.activation import Activation
+from app.versions.directory import DirectorySource
+from app.versions.redis_source import RedisSource
+from contract.logs import configure as configure_logs
 
 log = logging.getLogger("app")
 
 
-async def load_model(state: ServerState) -> bool:
-    """Load, warm up and install the configured model; on failure record why and return False."""
-    try:
-        model = await asyncio.to_thread(ScoringModel.load, state.settings, metrics=state.metrics)
-        await model.warm_up()
-        await attach_catalog(model, state.metrics)  # version and catalog are installed as one
-    except Exception as exc:  # any failure leaves the server up and not ready, with the reason
-        state.not_ready_reason = f"{type(exc).__name__}: {exc}"
-        state.metrics.model_load_failures.inc()
-        log.error("model not loaded: %s", state.not_ready_reason)
-        return False
-    state.model = model
-    state.not_ready_reason = ""
-    state.metrics.set_model(model.name, model.version)
-    catalog_installed(model, state.metrics)
-    return True
-
-
-async def _keep_trying(state: ServerState) -> None:
-    while True:
-        await asyncio.sleep(state.settings.load_retry_seconds)
-        if await load_model(state):
-            return
-
-
-@asynccontextmanager
-async def _serving_from_redis(state: ServerState) -> AsyncIterator[None]:
-    """CTR_STORE=redis: the activation watcher loads, swaps and retries (docs/redis.md)."""
-    from app.versions.activation import RedisActivation
-
-    activation = RedisActivation(state)
-    await activation.start()
-    try:
-        yield
-    finally:
-        await activation.close()
-        if state.model is not None:
-            await state.model.close()
+def activation_for(state: ServerState) -> Activation:
+    """The one activation path, fed by the configured store's source of versions."""
+    settings, metrics = state.settings, state.metrics
+    if settings.store == "redis":
+        fallback = settings.redis_fallback_dir
+        return Activation(state, RedisSource(settings, metrics),
+                          DirectorySource(settings, metrics, fallback) if fallback is not None else None)  # fmt: skip
+    return Activation(state, DirectorySource(settings, metrics, pinned=settings.model_version))
 
 
 class ScoringApp(FastAPI):
@@ -83,28 +55,21 @@ class ScoringApp(FastAPI):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    configure_logs(settings.log_level, settings.log_format)
+    for warning in unknown_variables():
+        log.warning(warning)
     prometheus_client.disable_created_metrics()  # *_created series double the exposition for no use here
     state = ServerState(settings=settings, metrics=Metrics())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.store == "redis":
-            async with _serving_from_redis(state):
-                yield
-            return
-        loader = None
-        if not await load_model(state):
-            loader = asyncio.create_task(_keep_trying(state))
+        activation = activation_for(state)
+        await activation.start()  # ready or not: a server without a model answers /readyz 503 and keeps checking
         tune_gc(settings.gc_gen0_threshold)
         try:
             yield
         finally:
-            if loader is not None:
-                loader.cancel()
-                with suppress(asyncio.CancelledError):
-                    await loader
-            if state.model is not None:
-                await state.model.close()
+            await activation.close()
 
     app = ScoringApp(
         title="CTR scoring (factorization machine)",
@@ -116,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ctr = state
     app.include_router(router)
     install_handlers(app, state.metrics)
+    install_openapi(app, state)
     endpoints = frozenset(route.path for route in router.routes if hasattr(route, "path"))
     fastapi_app = super(ScoringApp, app).__call__
     inner: ASGIApp = HotPath(fastapi_app, state) if settings.hot_path else fastapi_app

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from contract.artifact import REASONS as REFUSAL_REASONS
+
 LATENCY_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.0025, 0.005, 0.0075,
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -22,7 +24,6 @@ QUEUE_BUCKETS = (
     0.00001, 0.000025, 0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.001, 0.0025, 0.01, 0.1,
 )  # fmt: skip
 REDIS_ERROR_KINDS = ("timeout", "connection", "auth", "response", "cluster", "other", "version_missing")
-REFUSAL_REASONS = ("missing", "incomplete", "corrupt", "incompatible")
 ROWS_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 16384, 65536)
 
 

@@ -139,7 +139,8 @@ def read_blobs(version_dir: str | Path, generation: str) -> tuple[dict[str, Any]
         manifest = json.loads((folder / MANIFEST).read_text())
         return manifest, {name: (folder / name).read_bytes() for name in FILES}
     except (OSError, ValueError) as exc:
-        raise CatalogError(f"catalog {folder}: unreadable ({exc})") from exc
+        reason = "incomplete" if isinstance(exc, FileNotFoundError) else "corrupt"
+        raise CatalogError(f"catalog {folder}: unreadable ({exc})", reason) from exc
 
 
 def load_catalog_dir(version_dir: str | Path, model: ModelIdentity) -> Catalog | None:

@@ -26,7 +26,6 @@ def register(catalog_commands: Any) -> None:
             "of candidate fields per line, the id field included; other keys are ignored) or from a dataset's "
             "rows; an item's fields are those of its last line or latest row."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("model", help="a version directory, or a model directory (its ACTIVE version, or --version)")
     p.add_argument("--version", default=None, help="version to build for, in a model directory")

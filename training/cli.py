@@ -20,7 +20,6 @@ def register(commands: Any) -> None:
             "factorization machine with early stopping on validation AUC, then export the best epoch "
             "(ONNX scorer + tables + vocabulary, parity-checked against PyTorch) to <out>/<name>/<version>/."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--dataset", default="datasets/ml100k.toml", help="dataset schema (TOML)")
     p.add_argument("--data", action="append", default=None, help=dataset_cli.DATA_HELP + " (repeat --data)")

@@ -17,7 +17,6 @@ def register(catalog_commands: Any) -> None:
         "which load it and swap it in (docs/ranking.md). Older generations beyond --keep are deleted (never the "
         "current one). The version itself must already be in Redis (`ctr publish`, which also copies the "
         "catalog current at that time). Connection settings come from CTR_REDIS_*; see docs/redis.md.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("artifact", help="a version directory, or a model directory (its ACTIVE, else newest)")
     p.add_argument("--version", default=None, help="version in a model directory")

@@ -6,6 +6,7 @@ Both ways in call these: the FastAPI routes (``app.http.routes``) and the pure-A
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,14 +23,19 @@ from app.scoring.explain import Explainer
 from app.scoring.model import Scores, ScoringModel
 from app.scoring.request import ScoreRequest, parse_score_request
 from app.state import ServerState
+from contract.logs import MODEL_VERSION
 
+log = logging.getLogger("app")
 Handler = Callable[[ServerState, bytes, str], Awaitable[bytes]]  # (state, body, request id) -> JSON body
 
 
 def ready_model(state: ServerState) -> ScoringModel:
-    if state.model is None:
+    """The model that answers this request (the same object to its end, even across a swap)."""
+    model = state.model
+    if model is None:
         raise NotReady(f"no model loaded: {state.not_ready_reason}")
-    return state.model
+    MODEL_VERSION.set(model.version)  # the request's log lines name the version that scored it
+    return model
 
 
 async def score_json(state: ServerState, body: bytes, rid: str) -> bytes:
@@ -51,6 +57,8 @@ async def score_json(state: ServerState, body: bytes, rid: str) -> bytes:
         else:
             scores = _timed_infer(state, model, rows, batch.values)
     state.metrics.scored_rows.inc(parsed.n_rows)
+    if log.isEnabledFor(logging.DEBUG):  # CTR_LOG_LEVEL=debug: one line per request (a cached check otherwise)
+        log.debug("scored %d rows", parsed.n_rows, extra={"endpoint": "/v1/score"})
     state.metrics.rows_per_request.observe(parsed.n_rows)
     out = _score_body(model, rid, scores, parsed, batch)
     if parsed.explain:
@@ -94,6 +102,8 @@ async def rank_json(state: ServerState, body: bytes, rid: str) -> bytes:
     ranked = await rank(model, plan, parsed, state.settings.rank_offload_candidates, keep_encoded=parsed.explain)
     state.metrics.rank_seconds.observe(time.perf_counter() - started)
     _count_rank(state, plan.cache.capacity, parsed, ranked)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("ranked %d candidates", parsed.n_candidates, extra={"endpoint": "/v1/rank"})
     out: dict[str, Any] = {"model_version": model.version, "request_id": rid, "probabilities": ranked.probabilities}
     if parsed.by_id:
         out["unknown_indices"] = ranked.unknown

@@ -79,7 +79,7 @@ class RedisCatalogs:
         with redis_errors(self.address, f"reading {where}"):
             raw = await self.client.get(keys.catalog_manifest(generation))
             if raw is None:
-                raise CatalogError(f"{where}: its manifest is not in Redis")
+                raise CatalogError(f"{where}: its manifest is not in Redis", "incomplete")
             try:
                 stored = json.loads(raw)
                 manifest, parts = stored["catalog"], stored["parts"]
@@ -92,14 +92,14 @@ class RedisCatalogs:
                     pipe.get(keys.catalog_part(generation, name, part))
             replies = await pipe.execute()
         if any(reply is None for reply in replies):
-            raise CatalogError(f"{where}: a part is missing from Redis")
+            raise CatalogError(f"{where}: a part is missing from Redis", "incomplete")
         blobs, at = {}, 0
         for name, count in names:
             blobs[name], at = b"".join(replies[at : at + count]), at + count
         try:
             return await asyncio.to_thread(catalog_from_blobs, manifest, blobs, model)
         except KeyError as exc:
-            raise CatalogError(f"{where}: file {exc} is missing") from exc
+            raise CatalogError(f"{where}: file {exc} is missing", "incomplete") from exc
 
 
 async def write_catalog(

@@ -2,7 +2,7 @@
 
 The activation path calls two functions (docs/ranking.md, "Freshness"):
 
-* :func:`attach_catalog` while a version is being loaded, before it is installed: the version's
+* :func:`with_catalog` (:func:`attach_catalog`) in a source's ``load``, before the version is installed: the version's
   current generation is read from where the version lives (``model.catalog_source``: its directory,
   or its Redis namespace), verified (every sha256, the model version, the shapes) and attached to
   the model object, so version and catalog swap in as one. A broken catalog refuses the version.
@@ -21,6 +21,7 @@ import weakref
 
 from app.metrics import Metrics
 from app.scoring.model import ScoringModel
+from app.versions.source import VersionRefused
 from contract.catalog import Catalog, CatalogError
 
 log = logging.getLogger("app")
@@ -48,6 +49,16 @@ async def attach_catalog(model: ScoringModel, metrics: Metrics) -> None:
         metrics.catalog_loads.labels("loaded").inc()
         log.info("candidate catalog %s of version %s: %d items", model.catalog.generation, model.version,
                  len(model.catalog))  # fmt: skip
+
+
+async def with_catalog(model: ScoringModel, metrics: Metrics) -> ScoringModel:
+    """``model`` with its version's catalog attached; an unusable catalog refuses the version (a source's ``load``)."""
+    try:
+        await attach_catalog(model, metrics)
+    except CatalogError as exc:
+        await model.close()
+        raise VersionRefused(model.version, exc.reason, f"its candidate catalog is unusable: {exc}") from exc
+    return model
 
 
 def catalog_installed(model: ScoringModel, metrics: Metrics) -> None:

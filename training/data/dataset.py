@@ -17,7 +17,7 @@ from contract.encoding import EncodedBatch, FeatureEncoder
 from contract.schema import SPLIT_PARTS, DatasetSchema, FieldSpec, SplitSpec
 from contract.values import EncodingError
 from training.data.chunks import DEFAULT_CHUNK_ROWS, Chunk, describe_position
-from training.data.errors import DataError, located
+from training.data.errors import DataError, located, no_rows
 from training.data.labels import derive
 from training.data.readers import iter_chunks
 from training.data.source import resolve_path
@@ -92,7 +92,7 @@ def read_dataset(
         parts = given_split(rows, {part: str(path) for part, path in locations.items()})
     else:
         if rows["all"] == 0:
-            raise DataError(f"{locations['all'] or schema.name}: no rows with a label ({dict(reader.dropped)} dropped)")
+            raise no_rows(str(locations["all"] or schema.name), reader.dropped)
         parts = plan_split(rows["all"], split, reader.timestamps())
     return reader.dataset(parts)
 

@@ -46,7 +46,10 @@ def iter_chunks(
         yield from _ml100k_chunks(path, chunk_rows)
         return
     if path is None:
-        raise DataError(f"dataset {schema.name!r} needs --data <path> (its schema declares format = {spec.format!r})")
+        raise DataError(
+            f"dataset {schema.name!r} needs a data path (its schema declares format = {spec.format!r}): "
+            "`ctr train --data <path>`, `ctr dataset inspect <schema> <path>`"
+        )
     read = _FORMATS[spec.format or ""](schema, spec)
     for file in list_files(path, spec):
         for chunk in read(file.path, chunk_rows):

@@ -13,6 +13,7 @@ from app.versions.catalog import refresh_catalog
 from contract.catalog_files import CATALOG_DIR, current_generation, set_current
 from tests.app.conftest import post, post_rank
 from tests.app.http.test_routes import assert_error
+from tests.app.redis_helpers import wait_for
 from tests.conftest import catalog_of, copy_version
 
 CONTEXT = {"user": 7, "device": "web"}
@@ -115,22 +116,22 @@ def test_catalog_lookups_and_size_are_metrics(client, catalog):
 
 
 def test_a_new_generation_swaps_in_and_a_broken_one_is_refused(tiny_catalog_artifact, tmp_path):
-    """`ctr catalog build` without retraining, then the activation signal (here: refresh_catalog called directly)."""
+    """`ctr catalog build` without retraining; the server's poll of its model directory swaps it in."""
     from training.catalog import write_version_catalog
 
     version = copy_version(tiny_catalog_artifact, tmp_path)
     first = current_generation(version)
     known = catalog_of(version).item(0)
-    with TestClient(create_app(Settings(model_dir=version))) as client:
+    with TestClient(create_app(Settings(model_dir=version.parent, model_poll_seconds=0.05))) as client:
         state = client.app.state.ctr
         body = {"context": CONTEXT, "candidate_ids": [known["item"], 4242]}
         before = post_rank(client, body).json()
         assert before["unknown_indices"] == [1]
         changed = {**known, "tags": ["sport"], "price": 1.0}
         summary = write_version_catalog(version, [changed, {"item": 4242, "tags": ["news"]}], "item", source={})
-        assert asyncio.run(refresh_catalog(state.model, state.metrics)) is True
+        wait_for(lambda: post_rank(client, body).json()["unknown_indices"] == [])
         after = post_rank(client, body).json()
-        assert after["unknown_indices"] == [] and after["probabilities"] != before["probabilities"]
+        assert after["probabilities"] != before["probabilities"] and after["model_version"] == version.name
         expected = post(client, {"records": [{**CONTEXT, **changed}, {**CONTEXT, "item": 4242, "tags": ["news"]}]})
         np.testing.assert_allclose(after["probabilities"], expected.json()["probabilities"], atol=1e-6)
         assert asyncio.run(refresh_catalog(state.model, state.metrics)) is False  # nothing new
@@ -139,18 +140,19 @@ def test_a_new_generation_swaps_in_and_a_broken_one_is_refused(tiny_catalog_arti
         items = version / CATALOG_DIR / broken / "items.jsonl"
         items.write_text(json.dumps({"item": 1}) + "\n")  # no longer matches its sha256
         set_current(version, broken)
-        assert asyncio.run(refresh_catalog(state.model, state.metrics)) is False
+        wait_for(lambda: 'ctr_catalog_loads_total{result="refused"} 1.0' in client.get("/metrics").text)
         assert state.model.catalog.generation == summary["generation"] != first
         assert post_rank(client, body).json()["probabilities"] == after["probabilities"]
-        assert 'ctr_catalog_loads_total{result="refused"} 1.0' in client.get("/metrics").text
 
 
-def test_a_broken_catalog_keeps_its_version_from_loading(tiny_catalog_artifact, tmp_path):
+def test_a_broken_catalog_keeps_its_version_from_loading(tiny_catalog_artifact, tmp_path, caplog):
     version = copy_version(tiny_catalog_artifact, tmp_path)
     (version / CATALOG_DIR / current_generation(version) / "own.npy").write_bytes(b"garbage")
     with TestClient(create_app(Settings(model_dir=version))) as client:
         ready = client.get("/readyz")
-        assert ready.status_code == 503 and "own.npy does not match the sha256" in ready.json()["detail"]
+        assert ready.status_code == 503 and "refused (corrupt)" in ready.json()["detail"]
+        assert "own.npy does not match the sha256" in caplog.text
+        assert 'ctr_model_activation_refusals_total{reason="corrupt"} 1.0' in client.get("/metrics").text
 
 
 def test_openapi_documents_ids_and_the_unknown_id_option(client):
@@ -158,7 +160,10 @@ def test_openapi_documents_ids_and_the_unknown_id_option(client):
     body = rank["requestBody"]["content"]["application/json"]["schema"]
     assert {"candidate_ids", "unknown_ids", "candidates"} <= set(body["properties"])
     assert body["properties"]["unknown_ids"]["enum"] == ["score", "skip"]
+    assert "items in this version's catalog" in body["properties"]["candidate_ids"]["description"]
     answer = rank["responses"]["200"]["content"]["application/json"]["schema"]
     assert "unknown_indices" in answer["properties"]
-    example = rank["requestBody"]["content"]["application/json"]["schema"]["example"]
-    assert "candidate_ids" in example
+    example = body["example"]
+    assert len(example["candidate_ids"]) == 2  # ids of this version's catalog: the example is accepted
+    accepted = post_rank(client, example).json()
+    assert accepted["unknown_indices"] == [] and len(accepted["probabilities"]) == 3
