@@ -88,3 +88,15 @@ def test_redis_promote_and_rollback_move_the_replicas(artifact_path, tmp_path, m
             wait_for(lambda: ready() == artifact_path.name, timeout=5)
     finally:
         delete_model(SHARED_URL, model)
+
+
+def test_promote_refuses_a_version_whose_candidate_catalog_is_corrupt(model_dir, artifact_path, capsys):
+    from contract.catalog_files import CATALOG_DIR, current_generation
+    from training.catalog import write_version_catalog
+
+    other = another_version(artifact_path, model_dir.parent, 1.2)
+    write_version_catalog(other, [{"item": 5, "tags": ["news"]}], "item", source={})
+    (other / CATALOG_DIR / current_generation(other) / "sums.npy").write_bytes(b"tampered")
+    code, _, err = models("promote", other.name, "--model-dir", str(model_dir), capsys=capsys)
+    assert code == 2 and f"version {other.name} refused (corrupt)" in err and "candidate catalog" in err
+    assert active_version(model_dir) == artifact_path.name
