@@ -16,7 +16,7 @@ from app.http.front import HotPath
 from app.http.middleware import MetricsMiddleware
 from app.http.responses import install_handlers
 from app.http.routes import router
-from app.metrics import Metrics
+from app.metrics import Metrics, multiprocess_dir
 from app.scoring.model import ScoringModel
 from app.settings import Settings
 from app.state import ServerState
@@ -36,7 +36,7 @@ async def load_model(state: ServerState) -> bool:
         return False
     state.model = model
     state.not_ready_reason = ""
-    state.metrics.set_model(model.name, model.version)
+    state.metrics.set_model(model.name, model.version, model.trained_at)
     return True
 
 
@@ -78,13 +78,43 @@ class ScoringApp(FastAPI):
             await self.front(scope, receive, send)
 
 
+async def _flush_metrics(metrics: Metrics, seconds: float) -> None:
+    """Several workers: write this worker's cheap metrics to its files now and then (app.counting)."""
+    try:
+        while True:
+            await asyncio.sleep(seconds)
+            metrics.cheap.flush()
+    finally:
+        metrics.cheap.flush()  # the last values of a worker that stops
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     prometheus_client.disable_created_metrics()  # *_created series double the exposition for no use here
+    if settings.workers > 1 and multiprocess_dir() is None:
+        # Each worker would answer /metrics with its own counts only: refuse rather than mislead.
+        raise RuntimeError(
+            "CTR_WORKERS > 1 needs PROMETHEUS_MULTIPROC_DIR so /metrics covers every worker: start the server "
+            "with `ctr serve`, which sets it up"
+        )
     state = ServerState(settings=settings, metrics=Metrics())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        flusher = None
+        if state.metrics.multiprocess:
+            flusher = asyncio.create_task(_flush_metrics(state.metrics, settings.metrics_flush_seconds))
+        try:
+            async with _serving(state):
+                yield
+        finally:
+            if flusher is not None:
+                flusher.cancel()
+                with suppress(asyncio.CancelledError):
+                    await flusher
+
+    @asynccontextmanager
+    async def _serving(state: ServerState) -> AsyncIterator[None]:
         if settings.store == "redis":
             async with _serving_from_redis(state):
                 yield

@@ -86,6 +86,21 @@ class Settings(BaseSettings):
         None, description="artifact served in-process while Redis cannot be read at start-up"
     )
 
+    # -- observability (issue 18); docs/observability.md ---------------------------------------------
+    served_metrics: bool = Field(
+        True,
+        description="per-request served-probability histogram (per model version) and per-field OOV counts; "
+        "vectorised, measured on/off in reports/serving_bench",
+    )
+    metrics_dir: Path | None = Field(
+        None,
+        description="with CTR_WORKERS > 1: where the workers' metric files live (prometheus_client multiprocess "
+        "mode); `ctr serve` empties it of *.db files at start-up; default: a new temporary directory",
+    )
+    metrics_flush_seconds: float = Field(
+        1.0, gt=0, le=60, description="with several workers: how often a worker writes its metrics to its files"
+    )
+
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1)

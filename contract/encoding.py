@@ -60,6 +60,8 @@ class FeatureEncoder:
         for j, f in enumerate(self.fields):
             self._template_ids[f.slot_start : f.slot_start + f.spec.slots] = f.oov_id
             self.slot_fields[f.slot_start : f.slot_start + f.spec.slots] = j
+        self._field_starts = np.array([f.slot_start for f in self.fields], dtype=np.intp)
+        self._one_slot_each = self.num_slots == len(self.fields)
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
@@ -183,6 +185,16 @@ class FeatureEncoder:
             flags[:, j] = ((batch.ids[:, sl] == f.oov_id) & (batch.values[:, sl] != 0)).any(axis=1)
         names = [f.spec.name for f in self.fields]
         return [[names[j] for j in np.flatnonzero(row)] for row in flags]
+
+    def oov_counts(self, batch: EncodedBatch) -> np.ndarray:
+        """Rows per field, shape (len(fields),), whose field fell back to its OOV feature (or was missing).
+
+        The flags of :meth:`oov_fields`, counted in a few numpy calls whatever the batch size.
+        """
+        flags = (batch.ids == self._template_ids) & (batch.values != 0)  # (n, M): padding has value 0
+        if not self._one_slot_each:
+            flags = np.logical_or.reduceat(flags, self._field_starts, axis=1)  # (n, F): any slot of the field
+        return flags.sum(axis=0)
 
     # -- introspection ---------------------------------------------------------------------------
     def field_of(self, global_ids: np.ndarray) -> np.ndarray:

@@ -55,12 +55,20 @@ class ServerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
-        """The exact command line (recorded by benchmarks next to their numbers)."""
-        command = [sys.executable, "-m", "uvicorn", self.app, "--factory", "--host", "127.0.0.1",
-                   "--port", str(self.port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-                   "--log-level", "warning"]  # fmt: skip
-        if self.workers > 1:
-            command += ["--workers", str(self.workers)]
+        """The exact command line (recorded by benchmarks next to their numbers).
+
+        Our app with several workers starts through ``ctr serve`` (same uvicorn options), the
+        launcher that prepares the workers' shared metrics directory (app/cli/serve.py).
+        """
+        if self.app == DEFAULT_APP and self.workers > 1:
+            command = [sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                       "--workers", str(self.workers)]  # fmt: skip
+        else:
+            command = [sys.executable, "-m", "uvicorn", self.app, "--factory", "--host", "127.0.0.1",
+                       "--port", str(self.port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                       "--log-level", "warning"]  # fmt: skip
+            if self.workers > 1:
+                command += ["--workers", str(self.workers)]
         if self.cpus is not None and shutil.which("taskset"):
             command = ["taskset", "-c", self.cpus, *command]
         return command

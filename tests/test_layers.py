@@ -17,7 +17,8 @@ ALLOWED: dict[str, set[str]] = {
     "contract": {"contract"},
     "app.errors": {"contract"},
     "app.settings": set(),
-    "app.metrics": set(),
+    "app.metrics": {"app.counting", "contract"},  # contract: served-probability buckets shared with training
+    "app.counting": set(),
     "app.logs": set(),
     "app.stores": {"contract", "app.errors", "app.metrics", "app.settings", "app.logs"},
     "app.scoring": {"contract", "app.stores", "app.errors", "app.metrics", "app.settings", "app.logs"},

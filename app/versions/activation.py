@@ -188,7 +188,7 @@ class RedisActivation:
         state.model = model  # the swap: requests that already hold ``old`` finish with it
         state.not_ready_reason = ""
         self.serving, self._reported = model.version, None
-        state.metrics.set_model(model.name, model.version)
+        state.metrics.set_model(model.name, model.version, model.trained_at)
         state.metrics.activations.inc()
         log.info("serving %s version %s from Redis at %s", model.name, model.version, self.address)
         if old is not None:
@@ -226,7 +226,7 @@ class RedisActivation:
             return
         self.state.model = model
         self.state.not_ready_reason = ""
-        self.state.metrics.set_model(model.name, model.version)
+        self.state.metrics.set_model(model.name, model.version, model.trained_at)
         log.warning("serving fallback artifact %s (version %s) until Redis can be read", fallback, model.version)
 
     async def _poll(self) -> None:
