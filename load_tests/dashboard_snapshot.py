@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from load_tests.observability import Prometheus, Pushgateway, dashboard_queries, push_sample_retrain_metrics
+from load_tests.observability import Prometheus, Pushgateway, dashboard_targets, legend, push_sample_retrain_metrics
 from load_tests.redis_store import delete_model, publish_version
 from load_tests.server import ServerProcess
 from load_tests.skewed import movielens_test_records
@@ -87,24 +87,20 @@ def run(args: argparse.Namespace, log: Any) -> dict[str, Any]:
 
 
 def query_panels(prometheus: Prometheus, begin: float, end: float, rate_interval: str) -> list[dict[str, Any]]:
-    queries = dashboard_queries()
+    targets = dashboard_targets()
     out = []
     for title in PANELS:
-        targets = [expr for t, expr in queries if t == title]
-        if not targets:
+        chosen = [(expr, fmt) for t, expr, fmt in targets if t == title]
+        if not chosen:
             raise SystemExit(f"panel {title!r} is not in the dashboard")
         series = []
-        for expr in targets:
+        for expr, fmt in chosen:
             promql = expr.replace("$__rate_interval", rate_interval)
             for s in prometheus.query_range(promql, begin, end, 2.0):
-                series.append({"expr": promql, "labels": s["metric"],
+                series.append({"expr": promql, "labels": s["metric"], "legend": legend(fmt, s["metric"]),
                                "values": [[round(float(t) - begin, 1), float(v)] for t, v in s["values"]]})  # fmt: skip
         out.append({"title": title, "series": series})
     return out
-
-
-def label_of(labels: dict[str, str]) -> str:
-    return " ".join(v for k, v in sorted(labels.items()) if k not in ("le", "instance", "job")) or "value"
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
@@ -123,7 +119,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
         for s in panel["series"][:12]:
             values = np.array(s["values"], dtype=np.float64)
             if len(values):
-                ax.plot(values[:, 0], values[:, 1], label=(quantile_of(s["expr"]) + label_of(s["labels"]))[:40])
+                ax.plot(values[:, 0], values[:, 1], label=s["legend"][:40])
         ax.legend(fontsize=7, loc="upper left")
         ax.set_xlabel("seconds into the run")
         ax.grid(alpha=0.3)
@@ -136,10 +132,6 @@ def plot(report: dict[str, Any], path: Path) -> None:
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(path, dpi=80)
     plt.close(fig)
-
-
-def quantile_of(expr: str) -> str:
-    return f"p{round(float(expr.split('(')[1].split(',')[0]) * 100)} " if expr.startswith("histogram_quantile") else ""
 
 
 def heatmap(ax: Any, series: list[dict[str, Any]]) -> None:
@@ -167,7 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate-interval", default="10s", help="what $__rate_interval becomes")
     parser.add_argument("--phase", dest="phases", type=float, nargs=2, action="append", metavar=("RATE", "SECONDS"),
                         help="load phases (default: 100 req/s 40 s, 300 req/s 40 s, 150 req/s 40 s)")  # fmt: skip
+    parser.add_argument("--render", action="store_true", help="only redraw the PNG from --out (no run)")
     args = parser.parse_args(argv)
+    if args.render:
+        plot(json.loads(args.out.read_text()), args.out.with_suffix(".png"))
+        return 0
     args.phases = args.phases or [(100.0, 40.0), (300.0, 40.0), (150.0, 40.0)]
     report = run(args, lambda line: print(line, file=sys.stderr, flush=True))
     given = argv if argv is not None else sys.argv[1:]

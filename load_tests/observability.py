@@ -164,11 +164,23 @@ def push_sample_retrain_metrics(pushgateway_url: str, model: str, outcome: str =
 # -- what the dashboard and the rules ask Prometheus ---------------------------------------------
 def dashboard_queries(path: Path = DASHBOARD) -> list[tuple[str, str]]:
     """(panel title, PromQL) of every target of every panel of a dashboard JSON."""
+    return [(title, expr) for title, expr, _ in dashboard_targets(path)]
+
+
+def dashboard_targets(path: Path = DASHBOARD) -> list[tuple[str, str, str]]:
+    """(panel title, PromQL, legend format) of every target of every panel of a dashboard JSON."""
     out = []
     for panel in json.loads(path.read_text())["panels"]:
         for target in panel.get("targets", []):
-            out.append((panel["title"], target["expr"]))
+            out.append((panel["title"], target["expr"], target.get("legendFormat", "")))
     return out
+
+
+def legend(template: str, labels: dict[str, str]) -> str:
+    """Grafana's legend: ``{{label}}`` replaced by the series' label values (``__auto``: all of them)."""
+    if template in ("", "__auto"):
+        return " ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "value"
+    return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: labels.get(m.group(1), ""), template)
 
 
 def alert_expressions(path: Path = ALERT_RULES) -> list[tuple[str, str]]:

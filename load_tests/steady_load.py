@@ -44,14 +44,22 @@ def request_mix(records: list[dict[str, Any]], seed: int = 0, bad_share: float =
 
 
 async def send(url: str, bodies: dict[str, list[bytes]], rate: float, seconds: float,
-               rank_share: float = 0.1) -> dict[str, dict[str, int]]:  # fmt: skip
+               rank_share: float = 0.1) -> dict[str, dict[str, Any]]:  # fmt: skip
     """``rate`` requests/s for ``seconds``, ``rank_share`` of them to /v1/rank; statuses per path."""
     parts = urllib.parse.urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     rates = {"/v1/score": rate * (1 - rank_share), "/v1/rank": rate * rank_share}
-    runs = [open_loop(host, port, path, bodies[path], rate=r, seconds=seconds) for path, r in rates.items() if r > 0]
+    # Connections are reused in turn: keep the pool small enough that none idles past the server's
+    # keep-alive timeout (uvicorn: 5 s), or the next request on it finds it closed.
+    runs = [open_loop(host, port, path, bodies[path], rate=r, seconds=seconds, max_in_flight=max(4, min(64, int(r))))
+            for path, r in rates.items() if r > 0]  # fmt: skip
     results = await asyncio.gather(*runs)
-    return {path: dict(Counter(result.statuses)) for path, result in zip(rates, results, strict=False)}
+    out = {}
+    for path, result in zip(rates, results, strict=False):
+        out[path] = dict(Counter(result.statuses))
+        if result.errors:
+            out[path]["first_errors"] = sorted(set(result.errors))[:3]  # type: ignore[assignment]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
