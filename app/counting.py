@@ -66,9 +66,7 @@ class CheapHistogram:
 
     def add(self, bucket_counts: np.ndarray, total: float) -> None:
         """Add many observations at once: ``bucket_counts`` (len(bounds) + 1,) and their sum."""
-        counts = self.counts
-        for i in np.flatnonzero(bucket_counts).tolist():
-            counts[i] += int(bucket_counts[i])
+        self.counts = [a + b for a, b in zip(self.counts, bucket_counts.tolist(), strict=True)]
         self.sum += total
 
 

@@ -187,9 +187,10 @@ class Metrics:
             child.add(bucket_counts(logits), float(np.sum(probabilities, dtype=np.float64)))
 
     @staticmethod
-    def record_oov(children: tuple[CheapCounter, ...], counts: np.ndarray) -> None:
-        for j in np.flatnonzero(counts).tolist():
-            children[j].value += int(counts[j])
+    def record_oov(children: tuple[CheapCounter, ...], counts: list[int]) -> None:
+        for child, count in zip(children, counts, strict=True):
+            if count:
+                child.value += count
 
     def exposition(self) -> bytes:
         """The text format; with several workers, the sum over every worker's files."""

@@ -10,6 +10,7 @@ import json
 import re
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -49,11 +50,11 @@ def two_workers(artifact_path, tmp_path):
 
 def test_totals_and_histogram_counts_cover_both_workers(two_workers, sample_records, tmp_path):
     url = two_workers.url
-    rows = 0
-    for i in range(N):
-        n = 1 + i % 3
-        post(url, {"records": sample_records[i % 10 : i % 10 + n]})
-        rows += n
+    bodies = [{"records": sample_records[i % 10 : i % 10 + 1 + i % 3]} for i in range(N)]
+    rows = sum(len(body["records"]) for body in bodies)
+    with ThreadPoolExecutor(4) as pool:  # concurrent connections: while one worker is busy, the other accepts
+        answers = list(pool.map(lambda body: post(url, body), bodies))
+    assert all(len(a["probabilities"]) == len(b["records"]) for a, b in zip(answers, bodies, strict=True))
     # each worker writes its counts every CTR_METRICS_FLUSH_SECONDS (1 s); the answering one before the scrape
     deadline = time.monotonic() + 10
     while True:

@@ -1,4 +1,4 @@
-"""FeatureEncoder.oov_counts: the per-field counts of what oov_fields lists, in a few numpy calls."""
+"""FeatureEncoder.oov_counts: the per-field counts of what oov_fields lists, with and without numpy."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ def test_oov_counts_match_oov_fields_including_multi_valued_fields(artifact_path
     records[3].pop("device", None)
     batch = encoder.encode_records(records)
     listed = encoder.oov_fields(batch)
-    counts = encoder.oov_counts(batch)
     names = [f.spec.name for f in encoder.fields]
-    assert counts.tolist() == [sum(name in row for row in listed) for name in names]
+    counts = encoder.oov_counts(batch)  # the whole-batch numpy path
+    assert counts == [sum(name in row for row in listed) for name in names]
     assert counts[names.index("user")] >= 1 and counts[names.index("tags")] >= 1
+    for record, fields in zip(records, listed, strict=True):  # the one-row path
+        assert encoder.oov_counts(encoder.encode_records([record])) == [int(name in fields) for name in names]
