@@ -184,7 +184,7 @@ class Metrics:
             child.counts[bisect_left(LOGIT_EDGES, float(logits[0]))] += 1
             child.sum += float(probabilities[0])
         else:
-            child.add(bucket_counts(logits), float(np.sum(probabilities, dtype=np.float64)))
+            child.add(bucket_counts(logits), float(probabilities.sum()))
 
     @staticmethod
     def record_oov(children: tuple[CheapCounter, ...], counts: list[int]) -> None:

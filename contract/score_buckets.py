@@ -17,7 +17,8 @@ import numpy as np
 
 LOGIT_EDGES: tuple[float, ...] = tuple(float(e) for e in np.arange(-6.0, 6.0 + 0.25, 0.5))
 PROBABILITY_EDGES: tuple[float, ...] = tuple(float(1.0 / (1.0 + np.exp(-e))) for e in LOGIT_EDGES)
-_EDGES = np.asarray(LOGIT_EDGES, dtype=np.float64)
+# The edges are exact in float32 (multiples of 0.5): logits are compared in their own dtype, no cast.
+_EDGES = {np.dtype(np.float32): np.asarray(LOGIT_EDGES, np.float32), np.dtype(np.float64): np.asarray(LOGIT_EDGES)}
 
 
 def bucket_counts(logits: np.ndarray) -> np.ndarray:
@@ -25,5 +26,8 @@ def bucket_counts(logits: np.ndarray) -> np.ndarray:
 
     Bucket i counts logits in (edge[i-1], edge[i]] — Prometheus' ``le`` semantics.
     """
-    index = np.searchsorted(_EDGES, np.asarray(logits, dtype=np.float64).reshape(-1), side="left")
-    return np.bincount(index, minlength=len(_EDGES) + 1)
+    logits = np.asarray(logits).reshape(-1)
+    edges = _EDGES.get(logits.dtype)
+    if edges is None:
+        logits, edges = logits.astype(np.float64), _EDGES[np.dtype(np.float64)]
+    return np.bincount(np.searchsorted(edges, logits, side="left"), minlength=len(LOGIT_EDGES) + 1)
