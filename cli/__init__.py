@@ -15,6 +15,7 @@ from app import cli as app_cli
 from app.settings import unknown_variables
 from contract import ArtifactError, EncodingError, SchemaError
 from contract.logs import configure as configure_logs
+from retrain import cli as retrain_cli
 from training import cli as training_cli
 from training.data.errors import DataError
 
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="<command>")
     training_cli.register(commands)
     app_cli.register(commands)
+    retrain_cli.register(commands)
     _use_formatter(parser)  # one help style for every sub-command, whoever registered it
     return parser
 
