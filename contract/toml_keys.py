@@ -40,7 +40,8 @@ def typed(
         return float(value)  # TOML writes 1 for 1.0; a number field takes both
     # bool is an int subclass; `min_count = true` is a mistake, not 1.
     if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
-        raise error(key, f"must be a {_TYPE_NAMES.get(kind, kind.__name__)}, got {value!r}")
+        name = _TYPE_NAMES.get(kind, kind.__name__)
+        raise error(key, f"must be {'an' if name[0] in 'aeiou' else 'a'} {name}, got {value!r}")
     return value
 
 

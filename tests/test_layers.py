@@ -107,7 +107,7 @@ def test_every_app_and_contract_module_imports_only_its_allowed_layers():
 
 
 def test_no_import_cycles_between_modules():
-    universe = modules("app") | modules("contract") | modules("training") | modules("cli")
+    universe = modules("app") | modules("contract") | modules("training") | modules("retrain") | modules("cli")
     graph = defaultdict(set)
     for name, path in universe.items():
         for target in project_imports(path, name):
@@ -142,7 +142,7 @@ def test_every_package_says_what_it_owns():
 def test_modules_stay_small():
     big = [
         f"{p.relative_to(ROOT)}: {n} lines"
-        for package in ("app", "contract", "training")
+        for package in ("app", "contract", "training", "retrain")
         for p in (ROOT / package).rglob("*.py")
         if (n := len(p.read_text().splitlines())) > 330  # "~300": room for a docstring
     ]
