@@ -29,21 +29,28 @@ import numpy as np
 
 from contract.artifact import load_artifact
 from contract.registry import active_version
-from contract.schema import SplitSpec, load_schema
+from contract.schema import load_schema
 from retrain.config import MetricsConfig, PublishConfig, load_config
 from retrain.evaluate import holdout_metrics
 from retrain.job import run_with_candidate
-from training.data import read_dataset
+from training.data.labels import derive
+from training.data.readers import iter_chunks
 from training.data.replay import partition_path, write_daily_partitions
 
 POLICIES = ("gate", "always", "never")
 
 
 def next_day(schema_path: Path, data: Path, day: dt.date) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Raw columns and labels of one day's partition."""
+    """Raw columns and labels of one day's partition (rows without a label dropped, as training drops them)."""
     schema = load_schema(schema_path)
-    dataset = read_dataset(schema, partition_path(data, day), SplitSpec("random", (0.98, 0.01, 0.01)))
-    return dataset.columns, dataset.labels.astype(np.float64)
+    columns: dict[str, list[np.ndarray]] = {}
+    labels = []
+    for chunk in iter_chunks(schema, partition_path(data, day)):
+        derived = derive(chunk, schema, timestamps=False)
+        for name, column in chunk.take(derived.keep).columns.items():
+            columns.setdefault(name, []).append(column)
+        labels.append(derived.labels)
+    return {name: np.concatenate(parts) for name, parts in columns.items()}, np.concatenate(labels).astype(float)
 
 
 def replay(config_path: Path, source: Path, start: dt.date, nights: int, work: Path) -> dict[str, Any]:
