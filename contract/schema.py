@@ -34,12 +34,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from contract.field_spec import NAME, FieldSpec, SchemaError, check_keys, check_type, parse_field
+from contract.toml_keys import read_toml
 
 SPLIT_METHODS = ("time", "random", "given")
 LABEL_RULE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
@@ -115,12 +115,7 @@ def load_schema(path: str | Path) -> DatasetSchema:
 
 def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """The schema's tables; with ``extends``, the base schema's, each top-level key given here replacing its."""
-    if not path.is_file():
-        raise SchemaError(str(path), "schema file not found")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise SchemaError(str(path), f"not valid TOML: {exc}") from exc
+    raw = read_toml(path, "schema", SchemaError)
     base = raw.pop("extends", None)
     if base is None:
         return raw

@@ -8,7 +8,9 @@ closest known one, because a typo'd key would otherwise read as "unknown" with n
 from __future__ import annotations
 
 import difflib
+import tomllib
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 _TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "table", list: "list"}
@@ -20,6 +22,16 @@ class ConfigKeyError(ValueError):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"{key}: {message}")
         self.key = key
+
+
+def read_toml(path: Path, what: str, error: type[ConfigKeyError] = ConfigKeyError) -> dict[str, Any]:
+    """The document's tables; a missing file or bad TOML is ``error`` at the file's path."""
+    if not path.is_file():
+        raise error(str(path), f"{what} file not found")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise error(str(path), f"not valid TOML: {exc}") from exc
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:

@@ -38,12 +38,11 @@ Paths are relative to the directory the job runs in (as ``ctr train``'s are).
 from __future__ import annotations
 
 import functools
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from contract.toml_keys import ConfigKeyError, choice, only_keys, typed
+from contract.toml_keys import ConfigKeyError, choice, only_keys, read_toml, typed
 from training.config import PRESETS, TrainConfig
 
 
@@ -103,14 +102,7 @@ class RetrainConfig:
 
 def load_config(path: str | Path) -> RetrainConfig:
     """Read and validate a retrain.toml."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(str(path), "config file not found")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), f"not valid TOML: {exc}") from exc
-    return parse_config(raw)
+    return parse_config(read_toml(Path(path), "config", ConfigError))
 
 
 def parse_config(raw: dict[str, Any]) -> RetrainConfig:
