@@ -14,6 +14,7 @@ COPY pyproject.toml README.md ./
 COPY contract ./contract
 COPY training ./training
 COPY app ./app
+COPY retrain ./retrain
 COPY cli ./cli
 
 # -- the server: `pip install .` = the base dependencies only (tests/test_isolation.py: no torch) ----------

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from app.counting import CheapCollector, CheapCounter, CheapHistogram
+from contract.artifact import REASONS as REFUSAL_REASONS
 from contract.score_buckets import LOGIT_EDGES, PROBABILITY_EDGES, bucket_counts
 
 LATENCY_BUCKETS = (
@@ -37,7 +38,6 @@ QUEUE_BUCKETS = (
     0.00001, 0.000025, 0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.001, 0.0025, 0.01, 0.1,
 )  # fmt: skip
 REDIS_ERROR_KINDS = ("timeout", "connection", "auth", "response", "cluster", "other", "version_missing")
-REFUSAL_REASONS = ("missing", "incomplete", "corrupt", "incompatible")
 ROWS_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 16384, 65536)
 # -- observability (issue 18): stages of a request, in order; /v1/rank's encode+lookup+FM is one "rank" stage
 SCORE_STAGES = ("parse", "encode", "lookup", "inference", "serialise")

@@ -53,7 +53,10 @@ class ValueParser:
                 return None
             if self.spec.dtype == "int":
                 text = value.strip()
-                if not (text.lstrip("-").isdigit()):
+                digits = text[1:] if text[:1] == "-" else text
+                # ASCII only: isdigit() also accepts "²" (which int() refuses) and "٣" (which int() reads
+                # as 3, a different spelling of an id rather than a lossless coercion).
+                if not (digits.isascii() and digits.isdigit()):
                     raise EncodingError(self.spec.source, f"expected an integer id, got {value!r}", row)
                 value = str(int(text))
         elif kind is int or isinstance(value, np.integer):
@@ -78,7 +81,7 @@ class ValueParser:
         """A numeric field's value as float, or None when missing."""
         kind = type(value)
         if kind is float or kind is int or isinstance(value, np.integer | np.floating):
-            number = float(value)
+            number = _float(value)
         elif value is None:
             return None
         elif kind is str:
@@ -169,12 +172,20 @@ class ValueParser:
             except ValueError:
                 raise EncodingError(self.spec.source, f"expected a numeric weight, got {weight!r}", row) from None
         elif kind is float or kind is int or isinstance(weight, np.integer | np.floating):
-            number = float(weight)
+            number = _float(weight)
         else:
             raise EncodingError(self.spec.source, f"expected a numeric weight, got {json_type(weight)}", row)
         if not math.isfinite(number):
             raise EncodingError(self.spec.source, "weights must be finite numbers", row)
         return number
+
+
+def _float(number: Any) -> float:
+    """A JSON number as float; an integer beyond float's range becomes ±inf (refused by the caller)."""
+    try:
+        return float(number)
+    except OverflowError:
+        return math.inf if number > 0 else -math.inf
 
 
 def json_type(value: Any) -> str:

@@ -136,29 +136,19 @@ class PromQLError(RuntimeError):
 
 
 def push_sample_retrain_metrics(pushgateway_url: str, model: str, outcome: str = "promoted") -> None:
-    """Push a sample of the nightly job's metrics (names as the retraining job pushes them)."""
-    from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+    """Push the metrics of a sample nightly run, through the job's own pusher (retrain/outcome.py)."""
+    from retrain.outcome import RunReport, push
 
-    registry = CollectorRegistry()
     now = time.time()
-    Gauge("ctr_retrain_last_run_timestamp_seconds", "Start of the last run", registry=registry).set(now - 3600)
-    success = Gauge("ctr_retrain_last_success_timestamp_seconds", "Last run that did not fail", registry=registry)
-    success.set(now - 3600 if outcome != "failed" else now - 86400)
-    outcomes = Gauge("ctr_retrain_outcome", "1 for the last run's outcome", ["outcome"], registry=registry)
-    for name in ("promoted", "rejected", "failed"):
-        outcomes.labels(name).set(1 if name == outcome else 0)
-    steps = Gauge("ctr_retrain_step_duration_seconds", "Seconds per step of the last run", ["step"], registry=registry)
-    for step, seconds in {"read": 2.1, "train": 41.0, "evaluate": 3.2, "export": 1.4, "publish": 6.5,
-                          "activate": 0.3}.items():  # fmt: skip
-        steps.labels(step).set(seconds)
-    auc = Gauge("ctr_retrain_auc", "Holdout AUC", ["which"], registry=registry)
-    auc.labels("candidate").set(0.705)
-    auc.labels("active").set(0.702)
-    rows = Gauge("ctr_retrain_rows", "Rows read", ["part"], registry=registry)
-    rows.labels("train").set(80_000)
-    rows.labels("holdout").set(10_000)
-    push_to_gateway(pushgateway_url.removeprefix("http://"), job="ctr_retrain", registry=registry,
-                    grouping_key={"model": model})  # fmt: skip
+    report = RunReport(run_id="sample", model=model, run_date=time.strftime("%Y-%m-%d"), started_at=now - 60,
+                       outcome=outcome, rows={"train": 80_000, "holdout": 3_000},
+                       candidate={"auc": 0.705, "logloss": 0.61, "ece": 0.02},
+                       active={"auc": 0.702, "logloss": 0.62, "ece": 0.03})  # fmt: skip
+    report.seconds = {"read": 2.1, "train": 41.0, "evaluate": 3.2, "export": 1.4, "publish": 6.5, "activate": 0.3}
+    report.finished_at = now
+    problems = push(report, pushgateway_url, None)
+    if problems:
+        raise RuntimeError(f"pushing the sample run failed: {problems}")
 
 
 # -- what the dashboard and the rules ask Prometheus ---------------------------------------------

@@ -15,7 +15,6 @@ def register(commands: Any) -> None:
         help="serve the active model over HTTP",
         description="Run the scoring server (uvicorn + uvloop + httptools). Every option is also a CTR_* "
         "environment variable (e.g. CTR_MODEL_DIR); see app/settings.py.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     serve.add_argument("--model-dir", default=None, help="model directory or version directory [CTR_MODEL_DIR]")
     serve.add_argument("--version", default=None, help="pin a model version [CTR_MODEL_VERSION]")
@@ -29,6 +28,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.settings import Settings
+    from contract.logs import configure as configure_logs
 
     overrides = {"MODEL_DIR": args.model_dir, "MODEL_VERSION": args.version, "HOST": args.host,
                  "PORT": args.port, "WORKERS": args.workers}  # fmt: skip
@@ -36,6 +36,7 @@ def run_serve(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[f"CTR_{key}"] = str(value)  # workers are separate processes: pass settings by env
     settings = Settings()
+    configure_logs(settings.log_level, settings.log_format)  # the supervisor's lines too (workers configure their own)
     if settings.workers > 1:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prepare_metrics_dir(settings.metrics_dir))
     uvicorn.run(
@@ -48,6 +49,7 @@ def run_serve(args: argparse.Namespace) -> int:
         http="httptools",
         log_level=settings.log_level,
         access_log=False,
+        log_config=None,  # contract/logs.py formats every line, uvicorn's included
     )
     return 0
 

@@ -7,15 +7,19 @@ import os
 from starlette.types import Receive
 
 from app.errors import PayloadTooLarge
+from contract.logs import REQUEST_ID
 
 _MAX_REQUEST_ID = 128
 
 
 def request_id(given: str | None) -> str:
-    """The client's ``x-request-id`` when it is sane, else a fresh random one (32 hex digits)."""
-    if given and len(given) <= _MAX_REQUEST_ID and given.isprintable():
-        return given
-    return os.urandom(16).hex()  # a uuid4's randomness without building a UUID object
+    """The client's ``x-request-id`` when it is sane, else a fresh random one (32 hex digits).
+
+    It also becomes the request's logging context: every log line of this request names it.
+    """
+    rid = given if given and len(given) <= _MAX_REQUEST_ID and given.isprintable() else os.urandom(16).hex()
+    REQUEST_ID.set(rid)  # per request: each request runs in its own asyncio task, with its own context
+    return rid
 
 
 class ClientGone(Exception):
@@ -25,7 +29,7 @@ class ClientGone(Exception):
 async def receive_body(receive: Receive, limit: int, declared: str | None) -> bytes:
     """The request body, refusing (413) anything over ``limit`` bytes without buffering it all."""
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body is {declared} bytes, the limit is {limit}")
+        raise PayloadTooLarge(f"request body is {declared} bytes, the limit is {limit} (CTR_MAX_BODY_BYTES)")
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -35,7 +39,7 @@ async def receive_body(receive: Receive, limit: int, declared: str | None) -> by
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes (CTR_MAX_BODY_BYTES)")
         if not message.get("more_body", False):
             if not chunks:
                 return chunk

@@ -6,6 +6,7 @@ Both ways in call these: the FastAPI routes (``app.http.routes``) and the pure-A
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,14 +23,19 @@ from app.scoring.explain import Explainer
 from app.scoring.model import Scores, ScoringModel
 from app.scoring.request import ScoreRequest, parse_score_request
 from app.state import ServerState
+from contract.logs import MODEL_VERSION
 
+log = logging.getLogger("app")
 Handler = Callable[[ServerState, bytes, str], Awaitable[bytes]]  # (state, body, request id) -> JSON body
 
 
 def ready_model(state: ServerState) -> ScoringModel:
-    if state.model is None:
+    """The model that answers this request (the same object to its end, even across a swap)."""
+    model = state.model
+    if model is None:
         raise NotReady(f"no model loaded: {state.not_ready_reason}")
-    return state.model
+    MODEL_VERSION.set(model.version)  # the request's log lines name the version that scored it
+    return model
 
 
 async def score_json(state: ServerState, body: bytes, rid: str) -> bytes:
@@ -72,6 +78,8 @@ async def score_json(state: ServerState, body: bytes, rid: str) -> bytes:
     inference.observe(t_scored - t_gathered)
     serialise.observe(t_done - t_scored)  # includes explanations when asked for
     metrics.scored_rows.labels("/v1/score").inc(parsed.n_rows)
+    if log.isEnabledFor(logging.DEBUG):  # CTR_LOG_LEVEL=debug: one line per request (a cached check otherwise)
+        log.debug("scored %d rows", parsed.n_rows, extra={"endpoint": "/v1/score"})
     metrics.rows_per_request.observe(parsed.n_rows)
     if state.settings.served_metrics:
         metrics.record_served(model.version, scores.logits, scores.probabilities)
@@ -111,6 +119,8 @@ async def rank_json(state: ServerState, body: bytes, rid: str) -> bytes:
         metrics.rank_cache.labels("hit").inc(ranked.cache_hits)
         metrics.rank_cache.labels("miss").inc(parsed.n_candidates - ranked.cache_hits)
     metrics.scored_rows.labels("/v1/rank").inc(parsed.n_candidates)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("ranked %d candidates", parsed.n_candidates, extra={"endpoint": "/v1/rank"})
     metrics.rows_per_request.observe(parsed.n_candidates)
     if state.settings.served_metrics:
         metrics.record_served(model.version, ranked.logits, ranked.probabilities)

@@ -19,6 +19,7 @@ import importlib.resources
 import json
 import re
 import shlex
+import tomllib
 from pathlib import Path
 
 import jsonschema
@@ -181,3 +182,24 @@ def test_cronjob_runs_the_nightly_job_with_its_config():
     command = spec["containers"][0]["command"]
     assert command == ["ctr", "retrain", "--config", "/etc/ctr/retrain.toml"]
     assert_ctr_command(command)
+
+
+# -- the nightly job's configs ---------------------------------------------------------------------
+def test_retrain_configs_of_compose_and_kubernetes_pass_the_jobs_own_validation():
+    from retrain.config import load_config, parse_config
+
+    compose_config = load_config(DEPLOY / "compose-retrain.toml")
+    assert compose_config.publish.redis_url == "redis://redis:6379/0"
+    assert compose_config.metrics.pushgateway == "http://pushgateway:9091"
+    assert (ROOT / compose_config.data.schema).exists()
+    configmap = yaml.safe_load((DEPLOY / "k8s/configmap.yaml").read_text())
+    k8s_config = parse_config(tomllib.loads(configmap["data"]["retrain.toml"]))
+    assert k8s_config.model == configmap["data"]["CTR_REDIS_MODEL"] == compose_config.model
+    assert k8s_config.metrics.pushgateway and k8s_config.publish.redis_url
+
+
+def test_every_package_of_the_install_is_copied_into_the_images():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
+    copied = {shlex.split(rest)[0] for keyword, rest in dockerfile_stages()["base"] if keyword == "COPY"}
+    assert packages <= copied, f"not copied into the image: {packages - copied}"
