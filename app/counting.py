@@ -1,11 +1,11 @@
 """Cheap counters and histograms for the request path, exported through prometheus_client.
 
 Why not prometheus_client's own ``Counter.inc`` / ``Histogram.observe`` on the hot path: each takes
-a lock per value it touches; on this machine they cost 0.3 µs and 1.7 µs, 1.9 µs and 4.1 µs in
+a lock per value it touches; on this machine they cost 0.34 µs and 1.35 µs, 1.25 µs and 2.4 µs in
 multiprocess mode (an mmap write under a global lock; reports/metrics_cost.json). A request records
 a dozen values (HTTP count and duration, five stages, rows, served probabilities, OOV fields), about
 a tenth of a ~100 µs single-record request. Here a value is a Python ``int``/``float`` in a list:
-``observe`` is one ``bisect`` and two additions (0.13 µs).
+``observe`` is one ``bisect`` and two additions (0.14 µs).
 
 Two ways out, one per process model (decision 29):
 
