@@ -105,6 +105,18 @@ class Metrics:
         )
         for reason in REFUSAL_REASONS:
             self.activation_refusals.labels(reason)
+        # -- the impression log and feedback (app/feedback) --
+        self.logged_rows = Counter(
+            "ctr_logged_rows_total", "Rows written to the log, by stream", ["stream"], registry=r
+        )
+        self.logged_rows_dropped = Counter(
+            "ctr_logged_rows_dropped_total", "Rows not logged, by stream and reason (queue_full, write_error)",
+            ["stream", "reason"], registry=r,
+        )  # fmt: skip
+        self.logged_bytes = Counter("ctr_logged_bytes_total", "Bytes written to the log, by stream", ["stream"],
+                                    registry=r)  # fmt: skip
+        self.feedback_events = Counter("ctr_feedback_events_total", "Feedback events accepted, by clicked",
+                                       ["clicked"], registry=r)  # fmt: skip
 
     def set_model(self, name: str, version: str) -> None:
         self.model_info.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.feedback.log import EventLog
 from app.metrics import Metrics
 from app.scoring.model import ScoringModel
 from app.settings import Settings
@@ -15,3 +16,4 @@ class ServerState:
     metrics: Metrics
     model: ScoringModel | None = None
     not_ready_reason: str = "starting"
+    events: EventLog | None = None  # the impression log (CTR_IMPRESSION_LOG), None when off

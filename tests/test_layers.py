@@ -21,7 +21,8 @@ ALLOWED: dict[str, set[str]] = {
     "app.logs": set(),
     "app.stores": {"contract", "app.errors", "app.metrics", "app.settings", "app.logs"},
     "app.scoring": {"contract", "app.stores", "app.errors", "app.metrics", "app.settings", "app.logs"},
-    "app.state": {"app.scoring", "app.metrics", "app.settings"},
+    "app.feedback": {"app.scoring", "app.errors", "app.metrics", "app.settings", "app.logs"},
+    "app.state": {"app.scoring", "app.feedback", "app.metrics", "app.settings"},
     "app.ranking": {"contract", "app.scoring", "app.errors", "app.settings"},
     "app.versions": {
         "contract",
@@ -34,6 +35,7 @@ ALLOWED: dict[str, set[str]] = {
         "app.logs",
     },
     "app.http": {
+        "app.feedback",
         "contract",
         "app.scoring",
         "app.ranking",
@@ -45,6 +47,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "app.cli": {"app.cli", "app.stores", "app.versions", "app.metrics", "app.errors", "app.settings", "app.logs"},
     "app.main": {
+        "app.feedback",
         "app.http",
         "app.versions",
         "app.scoring",

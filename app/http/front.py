@@ -16,11 +16,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import ApiError
 from app.http.body import ClientGone, receive_body, request_id
-from app.http.handlers import Handler, rank_json, score_json
+from app.http.handlers import Handler, feedback_json, rank_json, score_json
 from app.http.responses import render_api_error, render_unexpected
 from app.state import ServerState
 
-HANDLERS: dict[str, Handler] = {"/v1/score": score_json, "/v1/rank": rank_json}
+HANDLERS: dict[str, Handler] = {"/v1/score": score_json, "/v1/rank": rank_json, "/v1/feedback": feedback_json}
 _JSON = (b"content-type", b"application/json")
 
 

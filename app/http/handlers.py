@@ -15,7 +15,9 @@ import numpy as np
 import orjson
 from starlette.concurrency import run_in_threadpool
 
-from app.errors import NotReady
+from app.errors import NotFound, NotReady
+from app.feedback.events import parse_feedback
+from app.feedback.log import Feedback, Impressions
 from app.ranking.plan import plan_for, top_indices
 from app.ranking.rank import rank
 from app.ranking.request import parse_rank_request
@@ -57,6 +59,10 @@ async def score_json(state: ServerState, body: bytes, rid: str) -> bytes:
         else:
             scores = _timed_infer(state, model, rows, batch.values)
     state.metrics.scored_rows.inc(parsed.n_rows)
+    if state.events is not None:  # one queue append: the writer thread does the rest
+        state.events.log_impressions(
+            Impressions(rid, time.time(), model.version, parsed.records, parsed.columns, scores.probabilities)
+        )
     if log.isEnabledFor(logging.DEBUG):  # CTR_LOG_LEVEL=debug: one line per request (a cached check otherwise)
         log.debug("scored %d rows", parsed.n_rows, extra={"endpoint": "/v1/score"})
     state.metrics.rows_per_request.observe(parsed.n_rows)
@@ -125,3 +131,17 @@ async def rank_json(state: ServerState, body: bytes, rid: str) -> bytes:
         out["explanations"] = await _explain(state, Explainer.for_model(model), ids, rows, values,
                                              ranked.logits[keep], indices=keep, records=records)  # fmt: skip
     return orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+async def feedback_json(state: ServerState, body: bytes, rid: str) -> bytes:
+    """POST /v1/feedback: validate the events and queue them for the log (app/feedback)."""
+    if state.events is None:
+        raise NotFound("feedback is not collected on this server (CTR_IMPRESSION_LOG=off)")
+    now = time.time()
+    events = parse_feedback(body, state.settings.max_records, now)
+    if not state.events.log_feedback(Feedback(events, now)):
+        raise NotReady("the feedback log is full; retry shortly")
+    clicks = sum(e["clicked"] for e in events)
+    state.metrics.feedback_events.labels("true").inc(clicks)
+    state.metrics.feedback_events.labels("false").inc(len(events) - clicks)
+    return orjson.dumps({"accepted": len(events), "request_id": rid})

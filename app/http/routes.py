@@ -7,9 +7,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.http.body import receive_body, request_id
-from app.http.handlers import Handler, rank_json, ready_model, score_json
+from app.http.handlers import Handler, feedback_json, rank_json, ready_model, score_json
 from app.http.openapi import (
     ERROR_RESPONSES,
+    FEEDBACK_ERRORS,
+    FEEDBACK_RESPONSE,
     JSON,
     MODEL_RESPONSE,
     NOT_READY,
@@ -52,6 +54,15 @@ async def answer(request: Request, handler: Handler) -> Response:
 )
 async def rank_candidates(request: Request) -> Response:
     return await answer(request, rank_json)
+
+
+@router.post(
+    "/v1/feedback",
+    summary="Clicks (or their absence) for scored rows: one event or a batch",
+    responses={**ok("the events were queued for the log", FEEDBACK_RESPONSE), **FEEDBACK_ERRORS},
+)
+async def feedback(request: Request) -> Response:
+    return await answer(request, feedback_json)
 
 
 @router.get(
