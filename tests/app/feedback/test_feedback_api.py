@@ -62,3 +62,26 @@ def test_feedback_when_the_log_is_off_says_so(client):
     body = assert_error(post(client, {"request_id": "r", "row": 0, "clicked": True}, path="/v1/feedback"), 404,
                         "not_found", None)  # fmt: skip
     assert "CTR_IMPRESSION_LOG" in body["detail"]
+
+
+@pytest.mark.redis
+def test_the_redis_stream_log_is_pulled_into_files_ctr_join_reads(make_client, sample_records, tmp_path, monkeypatch):
+    from cli import main
+    from tests.app.redis_helpers import SHARED_URL, delete_model, unique_model
+
+    model = unique_model()
+    monkeypatch.setenv("CTR_REDIS_URL", SHARED_URL)
+    try:
+        client = make_client(impression_log="redis", redis_url=SHARED_URL, redis_model=model)
+        for i in range(3):
+            post(client, {"records": sample_records[:4]}, headers={"x-request-id": f"req-{i}"})
+        post(client, {"request_id": "req-1", "row": 2, "clicked": True}, path="/v1/feedback")
+        client.__exit__(None, None, None)
+        out = tmp_path / "pulled"
+        for _ in range(2):  # a second pull finds nothing new: entries were acknowledged
+            assert main(["impressions", "pull", "--model", model, "--out", str(out)]) == 0
+        assert [(r["request_id"], r["row"]) for r in lines(out, "impressions")] == [
+            (f"req-{i}", row) for i in range(3) for row in range(4)]  # fmt: skip
+        assert [(f["request_id"], f["row"]) for f in lines(out, "feedback")] == [("req-1", 2)]
+    finally:
+        delete_model(SHARED_URL, model)
