@@ -45,7 +45,16 @@ ALLOWED: dict[str, set[str]] = {
         "app.settings",
         "app.logs",
     },
-    "app.cli": {"app.cli", "app.stores", "app.versions", "app.metrics", "app.errors", "app.settings", "app.logs"},
+    "app.cli": {
+        "app.cli",
+        "app.stores",
+        "app.versions",
+        "app.feedback",
+        "app.metrics",
+        "app.errors",
+        "app.settings",
+        "app.logs",
+    },  # fmt: skip
     "app.main": {
         "app.feedback",
         "app.http",

@@ -3,7 +3,7 @@ import itertools
 import numpy as np
 import pytest
 
-from training.metrics import auc, calibration, log_loss
+from contract.metrics import auc, calibration, log_loss
 
 
 def brute_auc(y, p):

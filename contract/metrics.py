@@ -1,4 +1,4 @@
-"""Offline metrics in numpy: AUC, log loss, expected calibration error."""
+"""Offline metrics in numpy, shared by training, the nightly job and the server: AUC, log loss, calibration."""
 
 from __future__ import annotations
 
