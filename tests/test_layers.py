@@ -54,7 +54,7 @@ ALLOWED: dict[str, set[str]] = {
         "app.errors",
         "app.settings",
         "app.logs",
-    },  # fmt: skip
+    },
     "app.main": {
         "app.feedback",
         "app.http",
