@@ -115,6 +115,10 @@ class Metrics:
         )  # fmt: skip
         self.logged_bytes = Counter("ctr_logged_bytes_total", "Bytes written to the log, by stream", ["stream"],
                                     registry=r)  # fmt: skip
+        self.shadow_rows = Counter("ctr_shadow_rows_total", "Rows also scored by the shadow version, by version",
+                                   ["version"], registry=r)  # fmt: skip
+        self.shadow_errors = Counter("ctr_shadow_errors_total", "Requests the shadow version could not score",
+                                     registry=r)  # fmt: skip
         self.feedback_events = Counter("ctr_feedback_events_total", "Feedback events accepted, by clicked",
                                        ["clicked"], registry=r)  # fmt: skip
 

@@ -85,6 +85,14 @@ class Settings(BaseSettings):
     impression_rotate_seconds: float = Field(300.0, gt=0, description="a log segment becomes visible this often")
     impression_stream_maxlen: int = Field(1_000_000, ge=1, description="Redis stream entries kept (approximate)")
 
+    shadow_fraction: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="share of /v1/score requests also scored by the shadow version, after the "
+        "response is sent (only when `ctr models shadow` named one)",
+    )
+
     # -- Redis store (CTR_STORE=redis); docs/redis.md ----------------------------------------------
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="redis:// or rediss:// (TLS) host, port and db; no password here"

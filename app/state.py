@@ -17,3 +17,4 @@ class ServerState:
     model: ScoringModel | None = None
     not_ready_reason: str = "starting"
     events: EventLog | None = None  # the impression log (CTR_IMPRESSION_LOG), None when off
+    shadow: ScoringModel | None = None  # scored beside the active model after responses (ctr models shadow)

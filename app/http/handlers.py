@@ -6,7 +6,9 @@ Both ways in call these: the FastAPI routes (``app.http.routes``) and the pure-A
 
 from __future__ import annotations
 
+import functools
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from app.errors import NotFound, NotReady
 from app.feedback.events import parse_feedback
 from app.feedback.log import Feedback, Impressions
+from app.http.body import after_response
 from app.ranking.plan import plan_for, top_indices
 from app.ranking.rank import rank
 from app.ranking.request import parse_rank_request
@@ -59,7 +62,12 @@ async def score_json(state: ServerState, body: bytes, rid: str) -> bytes:
         else:
             scores = _timed_infer(state, model, rows, batch.values)
     state.metrics.scored_rows.inc(parsed.n_rows)
-    if state.events is not None:  # one queue append: the writer thread does the rest
+    shadow = state.shadow
+    if shadow is not None and random.random() < state.settings.shadow_fraction:
+        impressions = Impressions(rid, time.time(), model.version, parsed.records, parsed.columns,
+                                  scores.probabilities)  # fmt: skip
+        after_response(functools.partial(_score_shadow, state, shadow, parsed, impressions))
+    elif state.events is not None:  # one queue append: the writer thread does the rest
         state.events.log_impressions(
             Impressions(rid, time.time(), model.version, parsed.records, parsed.columns, scores.probabilities)
         )
@@ -131,6 +139,28 @@ async def rank_json(state: ServerState, body: bytes, rid: str) -> bytes:
         out["explanations"] = await _explain(state, Explainer.for_model(model), ids, rows, values,
                                              ranked.logits[keep], indices=keep, records=records)  # fmt: skip
     return orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+async def _score_shadow(
+    state: ServerState, shadow: ScoringModel, parsed: ScoreRequest, impressions: Impressions
+) -> None:
+    """The shadow version scores the same rows, after the answer was sent; its scores go to the log and metrics."""
+    metrics = state.metrics
+    try:
+        if parsed.n_rows >= state.settings.offload_rows:
+            batch = await run_in_threadpool(parsed.encode, shadow.encoder)
+        else:
+            batch = parsed.encode(shadow.fast_encoder)
+        rows = await shadow.store.gather(batch.ids)
+        scores = shadow.infer(rows, batch.values)
+    except Exception as exc:  # e.g. a field the shadow's schema does not know: the comparison lacks this request
+        metrics.shadow_errors.inc()
+        log.debug("shadow %s could not score a request: %s", shadow.version, exc)
+    else:
+        metrics.shadow_rows.labels(shadow.version).inc(parsed.n_rows)
+        impressions.shadow_version, impressions.shadow_probabilities = shadow.version, scores.probabilities
+    if state.events is not None:
+        state.events.log_impressions(impressions)
 
 
 async def feedback_json(state: ServerState, body: bytes, rid: str) -> bytes:

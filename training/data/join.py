@@ -9,7 +9,8 @@ Redis stream)::
 Output: ``<out>/date=D/part-0.jsonl``, one line per distinct impression of day D: its raw fields as
 served (the exact values the model saw), ``clicked`` (1 when a ``clicked: true`` event for its
 request id and row happened within ``window`` seconds after it, else 0), ``ts``, and where it came
-from (``request_id``, ``row``, ``model_version``, ``probability``). Feedback is read from day D and
+from (``request_id``, ``row``, ``model_version``, ``probability``; ``shadow_version`` and
+``shadow_probability`` where a shadow version scored the row too). Feedback is read from day D and
 the days the window reaches into. The partition is written to a hidden file and renamed: a re-run
 rewrites it identically (rows sorted by time, request id and row), so the join is idempotent.
 """
@@ -28,7 +29,8 @@ from typing import Any
 from training.data.errors import DataError
 
 JOINED_FILE = "part-0.jsonl"
-RESERVED = ("clicked", "ts", "request_id", "row", "model_version", "probability")
+RESERVED = ("clicked", "ts", "request_id", "row", "model_version", "probability", "shadow_version",
+            "shadow_probability")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,11 @@ def join_day(log_dir: Path, day: dt.date, out: Path, window_seconds: float) -> J
         clash = [name for name in RESERVED if name in fields]
         if clash:
             raise DataError(f"{log_dir}: the fields {clash} clash with the joined partition's own columns")
-        rows.append({**fields, "clicked": int(clicked), "ts": ts, "request_id": key[0], "row": key[1],
-                     "model_version": line["model_version"], "probability": line["probability"]})  # fmt: skip
+        row = {**fields, "clicked": int(clicked), "ts": ts, "request_id": key[0], "row": key[1],
+               "model_version": line["model_version"], "probability": line["probability"]}  # fmt: skip
+        if "shadow_version" in line:
+            row["shadow_version"], row["shadow_probability"] = line["shadow_version"], line["shadow_probability"]
+        rows.append(row)
     target = out / f"date={day.isoformat()}" / JOINED_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{JOINED_FILE}.{os.getpid()}.tmp")
