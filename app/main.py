@@ -12,6 +12,9 @@ import prometheus_client
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.feedback.log import EventLog, Sink
+from app.feedback.segments import SegmentSink, recover_orphans
+from app.feedback.stream import RedisStreamSink
 from app.http.front import HotPath
 from app.http.middleware import MetricsMiddleware
 from app.http.openapi import install_openapi
@@ -26,6 +29,21 @@ from app.versions.redis_source import RedisSource
 from contract.logs import configure as configure_logs
 
 log = logging.getLogger("app")
+
+
+def event_log_for(settings: Settings, metrics: Metrics) -> EventLog | None:
+    """The impression log the settings ask for (CTR_IMPRESSION_LOG), or None."""
+    if settings.impression_log == "off":
+        return None
+    sink: Sink
+    if settings.impression_log == "redis":
+        sink = RedisStreamSink(settings, settings.redis_model or settings.model_dir.name,
+                               settings.impression_stream_maxlen)  # fmt: skip
+    else:
+        for path in recover_orphans(settings.impression_dir):
+            log.warning("recovered %s, left open by a process that died", path)
+        sink = SegmentSink(settings.impression_dir, settings.impression_rotate_seconds)
+    return EventLog(sink, metrics, settings.impression_queue_rows, settings.impression_sample)
 
 
 def activation_for(state: ServerState) -> Activation:
@@ -85,10 +103,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             flusher = asyncio.create_task(_flush_metrics(state.metrics, settings.metrics_flush_seconds))
         activation = activation_for(state)
         await activation.start()  # ready or not: a server without a model answers /readyz 503 and keeps checking
+        state.events = event_log_for(settings, state.metrics)
         tune_gc(settings.gc_gen0_threshold)
         try:
             yield
         finally:
+            if state.events is not None:  # stopped first: what is queued is written before the process ends
+                await asyncio.to_thread(state.events.close)
             await activation.close()
             if flusher is not None:
                 flusher.cancel()

@@ -128,6 +128,22 @@ class Metrics:
         )
         for reason in REFUSAL_REASONS:
             self.activation_refusals.labels(reason)
+        # -- the impression log and feedback (app/feedback) --
+        self.logged_rows = Counter(
+            "ctr_logged_rows_total", "Rows written to the log, by stream", ["stream"], registry=r
+        )
+        self.logged_rows_dropped = Counter(
+            "ctr_logged_rows_dropped_total", "Rows not logged, by stream and reason (queue_full, write_error)",
+            ["stream", "reason"], registry=r,
+        )  # fmt: skip
+        self.logged_bytes = Counter("ctr_logged_bytes_total", "Bytes written to the log, by stream", ["stream"],
+                                    registry=r)  # fmt: skip
+        self.shadow_rows = Counter("ctr_shadow_rows_total", "Rows also scored by the shadow version, by version",
+                                   ["version"], registry=r)  # fmt: skip
+        self.shadow_errors = Counter("ctr_shadow_errors_total", "Requests the shadow version could not score",
+                                     registry=r)  # fmt: skip
+        self.feedback_events = Counter("ctr_feedback_events_total", "Feedback events accepted, by clicked",
+                                       ["clicked"], registry=r)  # fmt: skip
 
         # -- observability (issue 18): stages, served probabilities, OOV fields, model age --------
         self.stage_seconds = cheap.histogram(

@@ -73,6 +73,26 @@ class Settings(BaseSettings):
         5.0, ge=0, description="after a swap, the old version is closed this much later (its requests finish)"
     )
 
+    # -- the impression log and feedback (app/feedback); docs/feedback.md --------------------------
+    impression_log: Literal["off", "file", "redis"] = Field(
+        "off", description="log every scored row (and /v1/feedback) to daily files, or to a Redis stream"
+    )
+    impression_dir: Path = Field(Path("logs"), description="where the file log's date=YYYY-MM-DD/ segments go")
+    impression_sample: float = Field(1.0, gt=0, le=1, description="share of scored rows logged (feedback: all)")
+    impression_queue_rows: int = Field(
+        100_000, ge=1, description="rows the log may queue; beyond, rows are dropped and counted, never waited for"
+    )
+    impression_rotate_seconds: float = Field(300.0, gt=0, description="a log segment becomes visible this often")
+    impression_stream_maxlen: int = Field(1_000_000, ge=1, description="Redis stream entries kept (approximate)")
+
+    shadow_fraction: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="share of /v1/score requests also scored by the shadow version, after the "
+        "response is sent (only when `ctr models shadow` named one)",
+    )
+
     # -- Redis store (CTR_STORE=redis); docs/redis.md ----------------------------------------------
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="redis:// or rediss:// (TLS) host, port and db; no password here"

@@ -8,7 +8,7 @@ import numpy as np
 
 from contract.encoding import FeatureEncoder
 from contract.fm import fm_logit, sigmoid
-from training.metrics import auc, calibration, log_loss
+from contract.metrics import auc, calibration, log_loss
 
 CHUNK = 65_536  # rows scored at once: bounds the (rows, slots, K+1) gather
 

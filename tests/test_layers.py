@@ -22,7 +22,8 @@ ALLOWED: dict[str, set[str]] = {
     "app.logs": set(),
     "app.stores": {"contract", "app.errors", "app.metrics", "app.settings", "app.logs"},
     "app.scoring": {"contract", "app.stores", "app.errors", "app.metrics", "app.settings", "app.logs"},
-    "app.state": {"app.scoring", "app.metrics", "app.settings"},
+    "app.feedback": {"app.scoring", "app.errors", "app.metrics", "app.settings", "app.logs"},
+    "app.state": {"app.scoring", "app.feedback", "app.metrics", "app.settings"},
     "app.ranking": {"contract", "app.scoring", "app.errors", "app.settings"},
     "app.versions": {
         "contract",
@@ -35,6 +36,7 @@ ALLOWED: dict[str, set[str]] = {
         "app.logs",
     },
     "app.http": {
+        "app.feedback",
         "contract",
         "app.scoring",
         "app.ranking",
@@ -44,8 +46,18 @@ ALLOWED: dict[str, set[str]] = {
         "app.settings",
         "app.logs",
     },
-    "app.cli": {"app.cli", "app.stores", "app.versions", "app.metrics", "app.errors", "app.settings", "app.logs"},
+    "app.cli": {
+        "app.cli",
+        "app.stores",
+        "app.versions",
+        "app.feedback",
+        "app.metrics",
+        "app.errors",
+        "app.settings",
+        "app.logs",
+    },
     "app.main": {
+        "app.feedback",
         "app.http",
         "app.versions",
         "app.scoring",

@@ -6,7 +6,9 @@ Both ways in call these: the FastAPI routes (``app.http.routes``) and the pure-A
 
 from __future__ import annotations
 
+import functools
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,7 +17,10 @@ import numpy as np
 import orjson
 from starlette.concurrency import run_in_threadpool
 
-from app.errors import NotReady
+from app.errors import NotFound, NotReady
+from app.feedback.events import parse_feedback
+from app.feedback.log import Feedback, Impressions
+from app.http.body import after_response
 from app.ranking.plan import plan_for, top_indices
 from app.ranking.rank import rank
 from app.ranking.request import parse_rank_request
@@ -84,6 +89,15 @@ async def score_json(state: ServerState, body: bytes, rid: str) -> bytes:
     if state.settings.served_metrics:
         metrics.record_served(model.version, scores.logits, scores.probabilities)
         metrics.record_oov(metrics.oov_children(model.field_names), model.encoder.oov_counts(batch))
+    shadow = state.shadow
+    if shadow is not None and random.random() < state.settings.shadow_fraction:
+        impressions = Impressions(rid, time.time(), model.version, parsed.records, parsed.columns,
+                                  scores.probabilities)  # fmt: skip
+        after_response(functools.partial(_score_shadow, state, shadow, parsed, impressions))
+    elif state.events is not None:  # one queue append: the writer thread does the rest
+        state.events.log_impressions(
+            Impressions(rid, time.time(), model.version, parsed.records, parsed.columns, scores.probabilities)
+        )
     return answer
 
 
@@ -146,3 +160,39 @@ async def rank_json(state: ServerState, body: bytes, rid: str) -> bytes:
     ranking.observe(t_ranked - t_parsed)
     serialise.observe(time.perf_counter() - t_ranked)  # includes explanations when asked for
     return answer
+
+
+async def _score_shadow(
+    state: ServerState, shadow: ScoringModel, parsed: ScoreRequest, impressions: Impressions
+) -> None:
+    """The shadow version scores the same rows, after the answer was sent; its scores go to the log and metrics."""
+    metrics = state.metrics
+    try:
+        if parsed.n_rows >= state.settings.offload_rows:
+            batch = await run_in_threadpool(parsed.encode, shadow.encoder)
+        else:
+            batch = parsed.encode(shadow.fast_encoder)
+        rows = await shadow.store.gather(batch.ids)
+        scores = shadow.infer(rows, batch.values)
+    except Exception as exc:  # e.g. a field the shadow's schema does not know: the comparison lacks this request
+        metrics.shadow_errors.inc()
+        log.debug("shadow %s could not score a request: %s", shadow.version, exc)
+    else:
+        metrics.shadow_rows.labels(shadow.version).inc(parsed.n_rows)
+        impressions.shadow_version, impressions.shadow_probabilities = shadow.version, scores.probabilities
+    if state.events is not None:
+        state.events.log_impressions(impressions)
+
+
+async def feedback_json(state: ServerState, body: bytes, rid: str) -> bytes:
+    """POST /v1/feedback: validate the events and queue them for the log (app/feedback)."""
+    if state.events is None:
+        raise NotFound("feedback is not collected on this server (CTR_IMPRESSION_LOG=off)")
+    now = time.time()
+    events = parse_feedback(body, state.settings.max_records, now)
+    if not state.events.log_feedback(Feedback(events, now)):
+        raise NotReady("the feedback log is full; retry shortly")
+    clicks = sum(e["clicked"] for e in events)
+    state.metrics.feedback_events.labels("true").inc(clicks)
+    state.metrics.feedback_events.labels("false").inc(len(events) - clicks)
+    return orjson.dumps({"accepted": len(events), "request_id": rid})

@@ -11,7 +11,6 @@ import re
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -97,7 +96,9 @@ def test_the_launcher_empties_the_metrics_directory_of_old_files(tmp_path):
     (directory / "notes.txt").write_text("not ours")
     assert prepare_metrics_dir(directory) == directory
     assert sorted(p.name for p in directory.iterdir()) == ["notes.txt"]
-    assert Path(prepare_metrics_dir(None)).is_dir()
+    fresh = prepare_metrics_dir(None)  # no directory configured: a new temporary one
+    assert fresh.is_dir() and not any(fresh.iterdir())
+    fresh.rmdir()
 
 
 def test_several_workers_without_a_metrics_directory_are_refused(monkeypatch, artifact_path):

@@ -87,10 +87,10 @@ def _as_strings(values: np.ndarray) -> list[str | None]:
 
 
 def partition_dates(root: Path) -> list[dt.date]:
-    """The dates of the complete partitions under ``root``, ascending."""
+    """The dates of the partitions under ``root`` that hold a visible part file (of any format), ascending."""
     dates = []
     for path in root.glob(PARTITION.format("*")):
-        if (path / PART_FILE).is_file():
+        if any(not p.name.startswith(".") for p in path.glob("part-*")):
             try:
                 dates.append(dt.date.fromisoformat(path.name.split("=", 1)[1]))
             except ValueError:
