@@ -187,9 +187,12 @@ def start_server(sc: Scenario) -> ServerProcess:
     app = {"ours": "app.main:create_app", "floor": FLOOR_APP, "naive_torch": NAIVE_APP}[sc.server]
     cpus = ",".join(str(c) for c in range(min(sc.workers, os.cpu_count() or 1))) if sc.workers > 1 else None
     env = dict(sc.env)
-    if sc.multiprocess_metrics:
-        env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bench-metrics-")
-    return ServerProcess(env, cpu=SERVER_CPU, workers=sc.workers, app=app, cpus=cpus, tree=sc.tree).start(timeout=120)
+    metrics_dir = Path(tempfile.mkdtemp(prefix="bench-metrics-")) if sc.multiprocess_metrics else None
+    if metrics_dir is not None:
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    server = ServerProcess(env, cpu=SERVER_CPU, workers=sc.workers, app=app, cpus=cpus, tree=sc.tree)
+    server.owned_dirs = [metrics_dir] if metrics_dir is not None else []
+    return server.start(timeout=120)
 
 
 def wrk_run(server: ServerProcess, bodies_file: Path, batch: int, connections: int, seconds: float) -> dict[str, Any]:

@@ -58,6 +58,7 @@ class ServerProcess:
         self.workers = workers
         self.app = app
         self.process: subprocess.Popen[bytes] | None = None
+        self.owned_dirs: list[Path] = []  # removed by stop(), e.g. a PROMETHEUS_MULTIPROC_DIR made for this server
 
     def command(self) -> list[str]:
         """The exact command line (recorded by benchmarks next to their numbers).
@@ -127,6 +128,8 @@ class ServerProcess:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        for directory in self.owned_dirs:
+            shutil.rmtree(directory, ignore_errors=True)
 
     def __enter__(self) -> ServerProcess:
         return self.start()
