@@ -26,9 +26,9 @@ from benchmarks.paper_repro import (
     sweep_jobs,
     tuned,
 )
+from contract.metrics import auc
 from training.experiments.datasets import load
 from training.experiments.jobs import METHODS, load_result
-from training.metrics import auc
 
 LABELS = {"fm": "FM", "copyfm": "CopyFM", "mixfm": "MixFM", "smfm": "SMFM"}
 COMMAND = (

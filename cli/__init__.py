@@ -16,6 +16,7 @@ from app.cli import catalog as app_catalog_cli
 from app.settings import unknown_variables
 from contract import ArtifactError, EncodingError, SchemaError
 from contract.logs import configure as configure_logs
+from retrain import cli as retrain_cli
 from training import catalog_cli
 from training import cli as training_cli
 from training.data.errors import DataError
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True, metavar="<command>")
     catalog_cli.register(catalog_commands)  # build: offline, reads datasets
     app_catalog_cli.register(catalog_commands)  # publish: Redis
+    retrain_cli.register(commands)
     _use_formatter(parser)  # one help style for every sub-command, whoever registered it
     return parser
 

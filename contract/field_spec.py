@@ -1,8 +1,4 @@
-"""One field of a dataset schema (``[[fields]]``): its declaration and validation.
-
-``contract.schema`` reads the whole schema and re-exports :class:`FieldSpec` and :class:`SchemaError`;
-this module holds what one ``[[fields]]`` entry may say. ``docs/datasets.md`` is the reference of every key.
-"""
+"""One ``[[fields]]`` entry of a dataset schema: what a field is, and its validation (errors name the key)."""
 
 from __future__ import annotations
 
@@ -27,9 +23,9 @@ class SchemaError(ConfigKeyError):
     """A schema file is invalid; the message starts with the key at fault."""
 
 
-_typed = functools.partial(typed, error=SchemaError)
-_choice = functools.partial(choice, error=SchemaError)
-_only_keys = functools.partial(only_keys, error=SchemaError)
+check_type = functools.partial(typed, error=SchemaError)
+check_choice = functools.partial(choice, error=SchemaError)
+check_keys = functools.partial(only_keys, error=SchemaError)
 
 
 @dataclass(frozen=True)
@@ -77,28 +73,28 @@ _FIELD_KEYS = {
 
 def parse_field(i: int, raw: Any) -> FieldSpec:
     at = f"fields[{i}]"
-    raw = _typed(at, raw, dict)
-    _only_keys(at, raw, _FIELD_KEYS)
-    name = _typed(f"{at}.name", raw.get("name"), str, required=True)
+    raw = check_type(at, raw, dict)
+    check_keys(at, raw, _FIELD_KEYS)
+    name = check_type(f"{at}.name", raw.get("name"), str, required=True)
     if not NAME.match(name):
         raise SchemaError(f"{at}.name", f"{name!r} must be an identifier (letters, digits, '_')")
-    kind = _choice(f"{at}.kind", raw.get("kind", "categorical"), FIELD_KINDS)
-    source = _typed(f"{at}.source", raw.get("source", name), str)
-    side = _choice(f"{at}.side", raw.get("side", "context"), SIDES)
-    required = _typed(f"{at}.required", raw.get("required", False), bool)
-    min_count = _typed(f"{at}.min_count", raw.get("min_count", 1), int)
+    kind = check_choice(f"{at}.kind", raw.get("kind", "categorical"), FIELD_KINDS)
+    source = check_type(f"{at}.source", raw.get("source", name), str)
+    side = check_choice(f"{at}.side", raw.get("side", "context"), SIDES)
+    required = check_type(f"{at}.required", raw.get("required", False), bool)
+    min_count = check_type(f"{at}.min_count", raw.get("min_count", 1), int)
     if min_count < 1:
         raise SchemaError(f"{at}.min_count", "must be >= 1")
-    dtype = _choice(f"{at}.dtype", raw.get("dtype", "string"), DTYPES)
-    transform = _typed(f"{at}.transform", raw.get("transform"), str)
+    dtype = check_choice(f"{at}.dtype", raw.get("dtype", "string"), DTYPES)
+    transform = check_type(f"{at}.transform", raw.get("transform"), str)
     if transform is not None and not TRANSFORM.match(transform):
         raise SchemaError(f"{at}.transform", f"{transform!r} must be 'prefix:<n>' or 'lower'")
-    separator = _typed(f"{at}.separator", raw.get("separator"), str)
-    weighting = _choice(f"{at}.weighting", raw.get("weighting", "one"), WEIGHTINGS)
-    max_length = _typed(f"{at}.max_length", raw.get("max_length", 0), int)
-    boundaries = _typed(f"{at}.boundaries", raw.get("boundaries"), list)
-    buckets = _typed(f"{at}.buckets", raw.get("buckets", 0), int)
-    log = _typed(f"{at}.log", raw.get("log", False), bool)
+    separator = check_type(f"{at}.separator", raw.get("separator"), str)
+    weighting = check_choice(f"{at}.weighting", raw.get("weighting", "one"), WEIGHTINGS)
+    max_length = check_type(f"{at}.max_length", raw.get("max_length", 0), int)
+    boundaries = check_type(f"{at}.boundaries", raw.get("boundaries"), list)
+    buckets = check_type(f"{at}.buckets", raw.get("buckets", 0), int)
+    log = check_type(f"{at}.log", raw.get("log", False), bool)
 
     if kind == "multi_categorical":
         if max_length < 1:

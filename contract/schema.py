@@ -35,31 +35,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contract.field_spec import (  # re-exported: the schema's public names
-    DTYPES,
-    FIELD_KINDS,
-    NAME,
-    SIDES,
-    TRANSFORM,
-    WEIGHTINGS,
-    FieldSpec,
-    SchemaError,
-    _only_keys,
-    _typed,
-    parse_field,
-)
-from contract.toml_keys import did_you_mean
-
-__all__ = [
-    "DTYPES", "FIELD_KINDS", "LABEL_RULE", "NAME", "SIDES", "SPLIT_METHODS", "SPLIT_PARTS", "TRANSFORM",
-    "WEIGHTINGS", "DatasetSchema", "FieldSpec", "LabelSpec", "SchemaError", "SplitSpec", "load_schema",
-    "parse_schema",
-]  # fmt: skip
+from contract.field_spec import NAME, FieldSpec, SchemaError, check_keys, check_type, parse_field
+from contract.toml_keys import did_you_mean, read_toml
 
 SPLIT_METHODS = ("time", "random", "given")
 LABEL_RULE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
@@ -130,27 +111,35 @@ class DatasetSchema:
 
 
 def load_schema(path: str | Path) -> DatasetSchema:
-    """Read and validate a schema TOML file."""
+    """Read and validate a schema TOML file (``extends = "other.toml"`` starts from another schema)."""
     path = Path(path)
-    if not path.is_file():
-        raise SchemaError(str(path), "schema file not found")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise SchemaError(str(path), f"not valid TOML: {exc}") from exc
-    return dataclasses.replace(parse_schema(raw), directory=path.resolve().parent)
+    return dataclasses.replace(parse_schema(_read_toml(path)), directory=path.resolve().parent)
+
+
+def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The schema's tables; with ``extends``, the base schema's, each top-level key given here replacing its."""
+    raw = read_toml(path, "schema", SchemaError)
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise SchemaError("extends", f"must be a path to another schema, got {base!r}")
+    target = (path.parent / base).resolve()
+    if target in seen or target == path.resolve():
+        raise SchemaError("extends", f"{base!r} extends itself")
+    return _read_toml(target, (*seen, path.resolve())) | raw
 
 
 def parse_schema(raw: dict[str, Any]) -> DatasetSchema:
     """Validate a schema given as a dict (the parsed TOML, or a manifest's copy)."""
-    _only_keys("", raw, {"name", "description", "timestamp", "candidate_id", "label", "split", "source", "fields"})
-    name = _typed("name", raw.get("name"), str, required=True)
+    check_keys("", raw, {"name", "description", "timestamp", "candidate_id", "label", "split", "source", "fields"})
+    name = check_type("name", raw.get("name"), str, required=True)
     if not NAME.match(name.replace("-", "_")):
         raise SchemaError("name", f"{name!r} must be letters, digits, '_' or '-'")
     label = _parse_label(raw.get("label"))
     split = _parse_split(raw.get("split", {}))
-    timestamp = _typed("timestamp", raw.get("timestamp"), str)
-    source = _typed("source", raw.get("source", {}), dict)
+    timestamp = check_type("timestamp", raw.get("timestamp"), str)
+    source = check_type("source", raw.get("source", {}), dict)
     fields_raw = raw.get("fields")
     if not isinstance(fields_raw, list) or not fields_raw:
         raise SchemaError("fields", "at least one [[fields]] entry is required")
@@ -167,7 +156,7 @@ def parse_schema(raw: dict[str, Any]) -> DatasetSchema:
     candidate_id = _parse_candidate_id(raw.get("candidate_id"), fields)
     return DatasetSchema(
         name=name,
-        description=_typed("description", raw.get("description", ""), str),
+        description=check_type("description", raw.get("description", ""), str),
         label=label,
         fields=fields,
         split=split,
@@ -179,7 +168,7 @@ def parse_schema(raw: dict[str, Any]) -> DatasetSchema:
 
 def _parse_candidate_id(raw: Any, fields: tuple[FieldSpec, ...]) -> str | None:
     """The field keying the candidate catalog: a categorical field on the candidate side."""
-    name = _typed("candidate_id", raw, str)
+    name = check_type("candidate_id", raw, str)
     if name is None:
         return None
     spec = next((f for f in fields if f.name == name), None)
@@ -191,28 +180,28 @@ def _parse_candidate_id(raw: Any, fields: tuple[FieldSpec, ...]) -> str | None:
 
 
 def _parse_label(raw: Any) -> LabelSpec:
-    raw = _typed("label", raw, dict, required=True)
-    _only_keys("label", raw, {"column", "rule"})
-    column = _typed("label.column", raw.get("column"), str, required=True)
-    rule = _typed("label.rule", raw.get("rule"), str)
+    raw = check_type("label", raw, dict, required=True)
+    check_keys("label", raw, {"column", "rule"})
+    column = check_type("label.column", raw.get("column"), str, required=True)
+    rule = check_type("label.rule", raw.get("rule"), str)
     if rule is not None and not LABEL_RULE.match(rule):
         raise SchemaError("label.rule", f"{rule!r} must look like '>= 4' (operators >=, <=, >, <, ==, !=)")
     return LabelSpec(column=column, rule=rule)
 
 
 def _parse_split(raw: Any) -> SplitSpec:
-    raw = _typed("split", raw, dict)
-    _only_keys("split", raw, {"method", "sizes", "seed", "files"})
-    method = _typed("split.method", raw.get("method", "random"), str)
+    raw = check_type("split", raw, dict)
+    check_keys("split", raw, {"method", "sizes", "seed", "files"})
+    method = check_type("split.method", raw.get("method", "random"), str)
     if method not in SPLIT_METHODS:
         raise SchemaError("split.method", f"{method!r} is not one of {', '.join(SPLIT_METHODS)}")
-    sizes = _typed("split.sizes", raw.get("sizes", [0.8, 0.1, 0.1]), list)
+    sizes = check_type("split.sizes", raw.get("sizes", [0.8, 0.1, 0.1]), list)
     if len(sizes) != 3 or not all(isinstance(s, int | float) and s > 0 for s in sizes):
         raise SchemaError("split.sizes", "must be three positive numbers (train, validation, test)")
     if abs(sum(sizes) - 1.0) > 1e-6:
         raise SchemaError("split.sizes", f"must sum to 1, got {sum(sizes):g}")
-    seed = _typed("split.seed", raw.get("seed", 0), int)
-    files = _typed("split.files", raw.get("files"), dict)
+    seed = check_type("split.seed", raw.get("seed", 0), int)
+    files = check_type("split.files", raw.get("files"), dict)
     if files is not None:
         if method != "given":
             raise SchemaError("split.files", "only applies to method = 'given'")
@@ -220,7 +209,7 @@ def _parse_split(raw: Any) -> SplitSpec:
             if part not in SPLIT_PARTS:
                 raise SchemaError(f"split.files.{part}", f"unknown part (expected {', '.join(SPLIT_PARTS)})")
         for part in SPLIT_PARTS:
-            path = _typed(f"split.files.{part}", files.get(part), str, required=True)
+            path = check_type(f"split.files.{part}", files.get(part), str, required=True)
             if not path:
                 raise SchemaError(f"split.files.{part}", "must not be empty")
     return SplitSpec(method=method, sizes=(float(sizes[0]), float(sizes[1]), float(sizes[2])), seed=seed, files=files)

@@ -15,12 +15,12 @@ import torch
 
 from contract.artifact import set_active
 from contract.encoding import FeatureEncoder
+from contract.metrics import auc, calibration, log_loss
 from contract.schema import DatasetSchema, load_schema
 from training.config import TrainConfig
 from training.data import Split, encode_rows, fit_encoder, read_dataset, split_spec
 from training.data.dataset import DataArg
 from training.data.records import raw_records as raw_table_records
-from training.metrics import auc, calibration, log_loss
 from training.tensors import Tensors
 from training.train import TrainResult, predict, train
 

@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from contract.metrics import auc, log_loss
 from training.augment import epoch_data
 from training.config import TrainConfig
-from training.metrics import auc, log_loss
 from training.model import FactorizationMachine, fm_logit_and_penalty
 from training.tensors import Tensors
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.cli import client, models, publish, serve
+from app.cli import client, impressions, models, publish, serve
 
 
 def register(commands: Any) -> None:
@@ -19,3 +19,4 @@ def register(commands: Any) -> None:
     client.register(commands)
     publish.register(commands)
     models.register(commands)
+    impressions.register(commands)

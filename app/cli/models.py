@@ -30,7 +30,13 @@ def register(commands: Any) -> None:
     promote.add_argument("version")
     rollback = actions.add_parser("rollback", help="switch back to the version active before the current one")
     history = actions.add_parser("history", help="every activation: when, which version, by what, why")
-    for parser in (listing, show, promote, rollback, history):
+    shadow = actions.add_parser("shadow", help="have running servers also score a version, after each answer")
+    shadow.add_argument("version", nargs="?", help="the version to score beside the active one")
+    shadow.add_argument("--off", action="store_true", help="stop shadow scoring")
+    compare = actions.add_parser("compare", help="active vs shadow on the joined feedback: AUC, log loss, calibration")
+    compare.add_argument("--joined", type=Path, default=Path("data/joined"), help="ctr join's output directory")
+    compare.add_argument("--json", action="store_true", help="print JSON")
+    for parser in (listing, show, promote, rollback, history, shadow):
         parser.add_argument("--model-dir", type=Path, default=None, help=TARGET_HELP)
         parser.add_argument("--redis", action="store_true", help="the model in Redis instead of a directory")
         parser.add_argument("--model", default=None, help="model name in Redis [CTR_REDIS_MODEL]")
@@ -41,6 +47,12 @@ def register(commands: Any) -> None:
 
 
 def run_models(args: argparse.Namespace) -> int:
+    if args.action == "compare":
+        from app.versions.compare import compare, format_comparison
+
+        result = compare(args.joined)
+        print(json.dumps(result, indent=2) if args.json else format_comparison(result))
+        return 0 if result["rows"] else 2
     from pydantic import ValidationError
 
     from app.errors import StoreUnavailable
@@ -81,6 +93,11 @@ async def _run(args: argparse.Namespace, settings: Any) -> int:
         elif args.action == "history":
             lines = await registry.history()
             print(json.dumps(lines, indent=2) if args.json else "\n".join(_history_line(h) for h in lines))
+        elif args.action == "shadow":
+            if (args.version is None) == (not args.off):
+                raise LookupError("give a version, or --off")
+            await reg.shadow(registry, None if args.off else args.version)
+            print(f"{registry.where}: shadow {'off' if args.off else args.version}")
         elif args.action == "promote":
             replaced = await reg.promote(registry, args.version, "promote", args.reason)
             print(f"{registry.where}: active version {args.version} (was {replaced or 'none'})")

@@ -47,6 +47,39 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: _error("no model is loaded (yet), or the embedding store is unavailable", "not_ready"),
 }
 NOT_READY = {503: ERROR_RESPONSES[503]}
+FEEDBACK_ERRORS: dict[int | str, dict[str, Any]] = {
+    **{code: ERROR_RESPONSES[code] for code in (400, 413, 422)},
+    404: _error("feedback is not collected on this server (CTR_IMPRESSION_LOG=off)", "not_found"),
+    503: _error("the log's queue is full: retry shortly", "not_ready"),
+}
+FEEDBACK_RESPONSE = {
+    "type": "object",
+    "required": ["accepted", "request_id"],
+    "properties": {"accepted": {"type": "integer"}, "request_id": {"type": "string"}},
+}
+_EVENT = {
+    "type": "object",
+    "required": ["request_id", "row", "clicked"],
+    "additionalProperties": False,
+    "properties": {
+        "request_id": {"type": "string", "minLength": 1, "maxLength": 128, "description": "of the scored request"},
+        "row": {"type": "integer", "minimum": 0, "description": "the row's index in that request"},
+        "clicked": {"type": "boolean"},
+        "ts": {"type": "number", "exclusiveMinimum": 0, "description": "epoch seconds; default: when it arrives"},
+    },
+}
+FEEDBACK_BODY = {
+    "oneOf": [
+        _EVENT,
+        {
+            "type": "object",
+            "required": ["events"],
+            "additionalProperties": False,
+            "properties": {"events": {"type": "array", "items": _EVENT, "minItems": 1}},
+        },
+    ],
+    "example": {"request_id": "7dd838ed0c991fbb9782bbead85b07c2", "row": 0, "clicked": True},
+}
 
 _EXPLANATION = {
     "type": "object",
@@ -242,6 +275,7 @@ def install_openapi(app: FastAPI, state: ServerState) -> None:
                 "/v1/score": score_body(encoder, state.settings.max_records),
                 "/v1/rank": rank_body(encoder, state.settings.max_candidates, model.catalog if model else None),
             }
+            bodies["/v1/feedback"] = FEEDBACK_BODY
             for path, body in bodies.items():
                 operation = schema["paths"][path]["post"]
                 operation["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}

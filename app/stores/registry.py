@@ -46,6 +46,16 @@ async def activate(
     return previous.decode() if previous else None
 
 
+async def set_shadow(client: RedisClient, address: str, keys: ModelKeys, version: str | None) -> None:
+    """Name the shadow version (or remove it) and wake the replicas, as an activation does."""
+    with redis_errors(address, f"setting the shadow of {keys.model}"):
+        if version is None:
+            await client.delete(keys.shadow)
+        else:
+            await client.set(keys.shadow, check_name("version", version).encode())
+        await client.publish(keys.channel, b"shadow")
+
+
 async def history(client: RedisClient, address: str, keys: ModelKeys) -> list[dict[str, Any]]:
     """Activations, oldest first."""
     with redis_errors(address, f"reading the history of {keys.model}"):

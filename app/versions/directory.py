@@ -17,6 +17,7 @@ from app.settings import Settings
 from app.versions.catalog import with_catalog
 from app.versions.source import VersionRefused
 from contract.artifact import MANIFEST, ArtifactError, load_artifact, resolve_artifact
+from contract.registry import shadow_version
 
 
 class DirectorySource:
@@ -39,6 +40,11 @@ class DirectorySource:
             return resolve_artifact(self.model_dir).name  # ACTIVE, else the newest complete version
         except ArtifactError:
             return None
+
+    async def shadow(self) -> str | None:
+        if self.pinned is not None or (self.model_dir / MANIFEST).is_file():
+            return None
+        return await asyncio.to_thread(shadow_version, self.model_dir)
 
     async def load(self, version: str) -> ScoringModel:
         root = self.model_dir.parent if (self.model_dir / MANIFEST).is_file() else self.model_dir

@@ -46,6 +46,11 @@ class RedisSource:
             raw = await self.client.get(self.keys.active)
         return None if raw is None else raw.decode()
 
+    async def shadow(self) -> str | None:
+        with redis_errors(self.address, "reading the shadow version", self.metrics):
+            raw = await self.client.get(self.keys.shadow)
+        return None if raw is None else raw.decode()
+
     async def load(self, version: str) -> ScoringModel:
         return await read_version(self.client, self.settings, self.metrics, self.keys, version)
 

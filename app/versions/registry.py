@@ -67,6 +67,9 @@ class LocalRegistry:
     async def activate(self, version: str, by: str, reason: str = "") -> str | None:
         return await asyncio.to_thread(set_active, self.model_dir, version, by, reason)
 
+    async def shadow(self, version: str | None) -> None:
+        await asyncio.to_thread(local_registry.set_shadow, self.model_dir, version)
+
     async def close(self) -> None:
         await self.source.close()
 
@@ -102,6 +105,9 @@ class RedisRegistry:
     async def activate(self, version: str, by: str, reason: str = "") -> str | None:
         return await redis_registry.activate(self.client, self.address, self.keys, version, by, reason)
 
+    async def shadow(self, version: str | None) -> None:
+        await redis_registry.set_shadow(self.client, self.address, self.keys, version)
+
     async def close(self) -> None:
         await self.source.close()
 
@@ -120,6 +126,13 @@ async def promote(registry: Registry, version: str, by: str, reason: str = "") -
     """Check ``version`` as a server would, then make it the active one; returns the version it replaced."""
     await registry.check(version)
     return await registry.activate(version, by, reason)
+
+
+async def shadow(registry: Registry, version: str | None) -> None:
+    """Have the servers score ``version`` beside the active one (checked first), or stop (None)."""
+    if version is not None:
+        await registry.check(version)
+    await registry.shadow(version)
 
 
 async def rollback(registry: Registry, reason: str = "") -> tuple[str, str | None]:

@@ -105,3 +105,17 @@ def test_a_bad_candidate_id_names_the_key(value, detail):
         parse_schema({**BASE, "fields": CANDIDATE_FIELDS, "candidate_id": value})
     assert detail in str(info.value)
     assert info.value.key == "candidate_id"
+
+
+def test_extends_starts_from_another_schema(tmp_path):
+
+    base = load_schema("datasets/ml100k.toml")
+    daily = load_schema("datasets/ml100k_daily.toml")
+    assert daily.fields == base.fields and daily.label == base.label and daily.timestamp == base.timestamp
+    assert daily.source == {"format": "parquet"} and base.source == {"reader": "ml100k"}
+    (tmp_path / "loop.toml").write_text('extends = "loop.toml"\n')
+    with pytest.raises(SchemaError, match="extends itself"):
+        load_schema(tmp_path / "loop.toml")
+    (tmp_path / "orphan.toml").write_text('extends = "nope.toml"\n')
+    with pytest.raises(SchemaError, match="schema file not found"):
+        load_schema(tmp_path / "orphan.toml")
