@@ -64,7 +64,9 @@ def generate(config: ContextConfig) -> ContextData:
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     num_features = int(sum(sizes))
     linear = rng.normal(0.0, config.linear_std, num_features)
-    embedding = np.concatenate([rng.normal(0.0, std, (size, config.rank)) for size, std in zip(sizes, stds, strict=True)])
+    embedding = np.concatenate(
+        [rng.normal(0.0, std, (size, config.rank)) for size, std in zip(sizes, stds, strict=True)]
+    )
     context_p = [_skewed(c, config.skew) for c in config.contexts]
 
     def draw(n: int) -> tuple[Tensors, np.ndarray]:

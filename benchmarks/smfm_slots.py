@@ -1,0 +1,122 @@
+"""Issue 22: the code's two slots against merged duplicates, with and without FM's tuned L2, on every dataset.
+
+Stages of ``benchmarks/paper_repro.py`` (``slots``, ``mechanism``); the runs are cached like the rest
+of the study (reports/paper_repro/cache/, one JSON per run, resumable). Design and the expected outcome,
+written before the runs: docs/smfm.md, "Two slots or merged duplicates".
+
+Per dataset: FM's (L2, lr) are tuned on validation as for the main table; then, at that L2 ("tuned")
+and at L2 = 0 ("none"), same learning rate, 5 seeds each: FM, MixFM and SMFM merged (our default),
+with two slots (``mix_merge=False``), and merged + the explicit shared-feature penalty whose μ is
+chosen on validation (MixFM, L2 = 0, seeds 0-1). Jobs at the tuned L2 with merged rows are the main
+table's own jobs (same cache keys).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.experiments.jobs import Job, load_result, run_all
+
+DATASETS = ("context-weak", "context-strong", "adult", "ml100k", "ml100k-random", "planted", "planted-weak",
+            "planted-aligned")  # fmt: skip
+SEEDS = tuple(range(5))
+MU_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
+MU_SEEDS = (0, 1)
+ARMS = ("tuned", "none")  # FM's tuned L2, and L2 = 0 (same tuned learning rate)
+# label -> (method, extra settings); "penalty" gets the dataset's chosen μ
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "FM": ("fm", {}),
+    "MixFM merged": ("mixfm", {}),
+    "MixFM two slots": ("mixfm", {"mix_merge": False}),
+    "MixFM merged + penalty": ("mixfm", {"shared_penalty": None}),
+    "SMFM merged": ("smfm", {}),
+    "SMFM two slots": ("smfm", {"mix_merge": False}),
+    "SMFM merged + penalty": ("smfm", {"shared_penalty": None}),
+}
+MECHANISM_VARIANTS = ("FM", "MixFM merged", "MixFM two slots", "MixFM merged + penalty", "SMFM merged",
+                      "SMFM two slots")  # fmt: skip
+
+
+def arm_settings(dataset: str, arm: str, tuned: dict[str, Any]) -> dict[str, Any]:
+    return dict(tuned) if arm == "tuned" else {**tuned, "l2": 0.0}
+
+
+def mu_jobs(dataset: str, tuned: dict[str, Any]) -> list[Job]:
+    base = arm_settings(dataset, "none", tuned)
+    return [Job.make(dataset, "mixfm", s, "slots", **base, shared_penalty=mu) for mu in MU_GRID for s in MU_SEEDS]
+
+
+def chosen_mu(cache: Path, dataset: str, tuned: dict[str, Any]) -> float:
+    """μ with the best mean validation AUC of MixFM + penalty at L2 = 0 over seeds 0-1."""
+    scores: dict[float, list[float]] = {}
+    for job in mu_jobs(dataset, tuned):
+        r = load_result(cache, job)
+        scores.setdefault(r["settings"]["shared_penalty"], []).append(r["validation"]["auc"])
+    return max(scores, key=lambda mu: float(np.mean(scores[mu])))
+
+
+def variant_job(dataset: str, label: str, arm: str, seed: int, tuned: dict[str, Any], mu: float | None) -> Job:
+    method, extra = VARIANTS[label]
+    extra = {k: (mu if k == "shared_penalty" else v) for k, v in extra.items()}
+    settings = {**arm_settings(dataset, arm, tuned), **extra}
+    # Merged rows at the tuned L2 are the main table's runs: same stage, same key, run once.
+    stage = "main" if arm == "tuned" and not extra else "slots"
+    return Job.make(dataset, method, seed, stage, **settings)
+
+
+def grid_jobs(cache: Path, dataset: str, tuned: dict[str, Any]) -> dict[tuple[str, str], list[Job]]:
+    """(variant, arm) -> the 5 seeds' jobs; the penalty variants need the μ runs done."""
+    mu = chosen_mu(cache, dataset, tuned)
+    return {
+        (label, arm): [variant_job(dataset, label, arm, s, tuned, mu) for s in SEEDS]
+        for label in VARIANTS
+        for arm in ARMS
+    }
+
+
+def run(cache: Path, tuned_of: dict[str, dict[str, Any]], workers: int) -> None:
+    datasets = list(tuned_of)
+    run_all([j for d in datasets for j in mu_jobs(d, tuned_of[d])], cache, workers, desc="penalty μ (MixFM, L2 = 0)")
+    for d in datasets:
+        print(f"{d}: shared penalty μ = {chosen_mu(cache, d, tuned_of[d])}")
+    jobs = [j for d in datasets for js in grid_jobs(cache, d, tuned_of[d]).values() for j in js]
+    run_all(jobs, cache, workers, desc="two slots vs merged (7 variants x 2 L2 x 5 seeds)")
+
+
+def mechanism(cache: Path, tuned_of: dict[str, dict[str, Any]], workers: int, out: Path) -> dict[str, Any]:
+    """Seed-0 models of each variant at L2 = 0 (kept by the grid runs): δ, residuals, pressures, saliency."""
+    import json
+
+    todo = [(cache, d, tuned_of[d]) for d in tuned_of]
+    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = dict(zip(tuned_of, pool.map(_mechanism_one, *zip(*todo, strict=True)), strict=True))
+    out.write_text(json.dumps(results, indent=1))
+    return results
+
+
+def _mechanism_one(cache: Path, dataset: str, tuned: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    from training.experiments.datasets import load
+    from training.experiments.mechanism import saliency_choice, self_interaction_effect
+    from training.model import FactorizationMachine
+
+    torch.set_num_threads(1)
+    data = load(dataset)
+    mu = chosen_mu(cache, dataset, tuned)
+    out: dict[str, Any] = {"l2_for_pressure": tuned["l2"], "mu": mu, "variants": {}}
+    for label in MECHANISM_VARIANTS:
+        job = variant_job(dataset, label, "none", 0, tuned, mu)
+        record = load_result(cache, job)
+        model = FactorizationMachine(data.num_features, record["config"]["dim"])
+        model.load_state_dict(torch.load(cache / f"{job.key}.pt"))
+        model.eval()
+        row = self_interaction_effect(model, data.train, tuned["l2"])
+        if label.startswith("SMFM"):
+            row["saliency"] = saliency_choice(model, data.train, merge="merged" in label)
+        out["variants"][label] = row
+    return out
