@@ -121,9 +121,10 @@ def slots(args: argparse.Namespace) -> None:
 
     datasets = args.datasets or smfm_slots.DATASETS
     run_all([j for d in datasets for j in tune_jobs(d)], CACHE, args.workers, desc="tune FM (L2 x lr)")
+    smfm_slots.run(CACHE, {d: tuned(d) for d in datasets}, args.workers)
+    # The main table's CopyFM runs (its FM, MixFM and SMFM runs are the grid's merged runs at the tuned L2).
     run_all([j for d in datasets if d in MAIN_DATASETS for j in main_jobs(d)], CACHE, args.workers,
             desc="main (4 methods x 5 seeds)")  # fmt: skip
-    smfm_slots.run(CACHE, {d: tuned(d) for d in datasets}, args.workers)
 
 
 def mechanism(args: argparse.Namespace) -> None:

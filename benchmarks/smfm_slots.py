@@ -5,10 +5,11 @@ of the study (reports/paper_repro/cache/, one JSON per run, resumable). Design a
 written before the runs: docs/smfm.md, "Two slots or merged duplicates".
 
 Per dataset: FM's (L2, lr) are tuned on validation as for the main table; then, at that L2 ("tuned")
-and at L2 = 0 ("none"), same learning rate, 5 seeds each: FM, MixFM and SMFM merged (our default),
-with two slots (``mix_merge=False``), and merged + the explicit shared-feature penalty whose μ is
-chosen on validation (MixFM, L2 = 0, seeds 0-1). Jobs at the tuned L2 with merged rows are the main
-table's own jobs (same cache keys).
+and at L2 = 0 ("none"), same learning rate, 5 seeds each: FM, MixFM and SMFM merged (our default) and
+with two slots (``mix_merge=False``); at L2 = 0 also merged + the explicit shared-feature penalty,
+whose μ is chosen on validation (MixFM, L2 = 0, seeds 0-1). Jobs at the tuned L2 with merged rows are
+the main table's own jobs (same cache keys). Jobs run in priority order: the two forms on every
+dataset first, the penalty runs after them.
 """
 
 from __future__ import annotations
@@ -68,23 +69,35 @@ def variant_job(dataset: str, label: str, arm: str, seed: int, tuned: dict[str, 
     return Job.make(dataset, method, seed, stage, **settings)
 
 
-def grid_jobs(cache: Path, dataset: str, tuned: dict[str, Any]) -> dict[tuple[str, str], list[Job]]:
-    """(variant, arm) -> the 5 seeds' jobs; the penalty variants need the μ runs done."""
-    mu = chosen_mu(cache, dataset, tuned)
+def cells(label: str) -> tuple[str, ...]:
+    """The L2 arms a variant runs in: the explicit penalty only at L2 = 0, where the mechanism acts alone."""
+    return ("none",) if "penalty" in label else ARMS
+
+
+def grid_jobs(
+    dataset: str, tuned: dict[str, Any], mu: float | None, penalty: bool = True
+) -> dict[tuple[str, str], list[Job]]:
+    """(variant, arm) -> the 5 seeds' jobs; ``penalty=False`` leaves out the penalty variants."""
     return {
         (label, arm): [variant_job(dataset, label, arm, s, tuned, mu) for s in SEEDS]
         for label in VARIANTS
-        for arm in ARMS
+        if penalty or "penalty" not in label
+        for arm in cells(label)
     }
 
 
 def run(cache: Path, tuned_of: dict[str, dict[str, Any]], workers: int) -> None:
     datasets = list(tuned_of)
+    forms = [j for d in datasets for js in grid_jobs(d, tuned_of[d], None, penalty=False).values() for j in js]
+    run_all(forms, cache, workers, desc="two slots vs merged (5 variants x 2 L2 x 5 seeds)")
     run_all([j for d in datasets for j in mu_jobs(d, tuned_of[d])], cache, workers, desc="penalty μ (MixFM, L2 = 0)")
-    for d in datasets:
-        print(f"{d}: shared penalty μ = {chosen_mu(cache, d, tuned_of[d])}")
-    jobs = [j for d in datasets for js in grid_jobs(cache, d, tuned_of[d]).values() for j in js]
-    run_all(jobs, cache, workers, desc="two slots vs merged (7 variants x 2 L2 x 5 seeds)")
+    mus = {d: chosen_mu(cache, d, tuned_of[d]) for d in datasets}
+    print("shared penalty μ by dataset:", mus)
+    penalised = [
+        j for d in datasets for (label, _), js in grid_jobs(d, tuned_of[d], mus[d]).items() if "penalty" in label
+        for j in js
+    ]  # fmt: skip
+    run_all(penalised, cache, workers, desc="merged + shared penalty (L2 = 0)")
 
 
 def mechanism(cache: Path, tuned_of: dict[str, dict[str, Any]], workers: int, out: Path) -> dict[str, Any]:
