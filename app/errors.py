@@ -1,4 +1,4 @@
-"""The server's exception tree and the one place errors become HTTP responses.
+"""The server's exception tree: every error a request can end in, each with its HTTP status and code.
 
 ::
 
@@ -9,28 +9,17 @@
     ├── NotFound (404 not_found) / MethodNotAllowed (405 method_not_allowed)
     └── NotReady (503 not_ready)                 no model loaded (yet), or a backend is unavailable
         └── StoreUnavailable (503 store_unavailable)  the embedding store (Redis) failed or timed out;
-                                                      raised only by app.redis_client.redis_errors
+                                                      raised only by app.stores.redis_client.redis_errors
 
-Every error body is ``{"error": <code>, "detail": <message>, "field": <request key or null>}``.
-Unexpected exceptions are logged with their traceback and answered with a generic 500: their text
-is never echoed to clients.
+Every error body is ``{"error": <code>, "detail": <message>, "field": <request key or null>}``,
+rendered in one place (``app.http.responses``). Unexpected exceptions are logged with their traceback
+and answered with a generic 500: their text is never echoed to clients. This module imports no web
+framework, so stores and scoring raise these without depending on the HTTP edge.
 """
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
-import orjson
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-from app.metrics import Metrics
-from contract.encoding import EncodingError
-
-log = logging.getLogger("app")
+from contract.values import EncodingError
 
 
 class ApiError(Exception):
@@ -79,54 +68,3 @@ class StoreUnavailable(NotReady):
     def __init__(self, detail: str, kind: str = "other") -> None:
         super().__init__(detail)
         self.kind = kind
-
-
-def error_response(status: int, code: str, detail: str, field: str | None = None) -> Response:
-    """The one error body: ``{"error", "detail", "field"}``."""
-    return Response(error_body(code, detail, field), status_code=status, media_type="application/json")
-
-
-def error_body(code: str, detail: str, field: str | None = None) -> bytes:
-    return orjson.dumps({"error": code, "detail": detail, "field": field})
-
-
-def render_api_error(metrics: Metrics, exc: ApiError) -> tuple[int, bytes]:
-    """Status and body of one of our errors, counted; shared by FastAPI's handler and ``app.hot_path``."""
-    metrics.errors.labels(exc.code).inc()
-    return exc.status, error_body(exc.code, exc.detail, exc.field)
-
-
-def render_unexpected(metrics: Metrics, method: str, path: str, exc: Exception) -> tuple[int, bytes]:
-    """Log a bug in full; the client gets a generic 500 that echoes nothing of it."""
-    log.exception("unhandled error on %s %s", method, path, exc_info=exc)
-    metrics.errors.labels("internal").inc()
-    return 500, error_body("internal", "internal error; see the server log")
-
-
-def install_handlers(app: FastAPI, metrics: Metrics) -> None:
-    """Render every error, ours or FastAPI's, in the one error format, counting them by code."""
-
-    def respond(status: int, code: str, detail: str, field: str | None = None) -> Response:
-        metrics.errors.labels(code).inc()
-        return error_response(status, code, detail, field)
-
-    @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> Response:
-        status, body = render_api_error(metrics, exc)
-        return Response(body, status_code=status, media_type="application/json")
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
-        first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
-        loc = [str(p) for p in first.get("loc", ()) if p != "body"]
-        return respond(422, InvalidRequest.code, first.get("msg", "invalid request"), ".".join(loc) or None)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
-        codes = {404: NotFound.code, 405: MethodNotAllowed.code}
-        return respond(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        status, body = render_unexpected(metrics, request.method, request.url.path, exc)
-        return Response(body, status_code=status, media_type="application/json")

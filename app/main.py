@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -11,12 +12,12 @@ import prometheus_client
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api import router
-from app.errors import install_handlers
-from app.hot_path import HotPath
-from app.metrics import Metrics, MetricsMiddleware
-from app.runtime import tune_gc
-from app.scoring import ScoringModel
+from app.http.front import HotPath
+from app.http.middleware import MetricsMiddleware
+from app.http.responses import install_handlers
+from app.http.routes import router
+from app.metrics import Metrics
+from app.scoring.model import ScoringModel
 from app.settings import Settings
 from app.state import ServerState
 
@@ -49,7 +50,7 @@ async def _keep_trying(state: ServerState) -> None:
 @asynccontextmanager
 async def _serving_from_redis(state: ServerState) -> AsyncIterator[None]:
     """CTR_STORE=redis: the activation watcher loads, swaps and retries (docs/redis.md)."""
-    from app.activation import RedisActivation
+    from app.versions.activation import RedisActivation
 
     activation = RedisActivation(state)
     await activation.start()
@@ -65,7 +66,7 @@ class ScoringApp(FastAPI):
     """FastAPI whose requests enter through ``front``: the metrics middleware, then the scoring hot path.
 
     Both sit outside FastAPI's own middleware stack, so a ``/v1/score`` request answered by
-    ``app.hot_path`` pays for none of it; everything else continues into FastAPI as usual.
+    ``app.http.front`` pays for none of it; everything else continues into FastAPI as usual.
     """
 
     front: ASGIApp | None = None
@@ -117,3 +118,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     inner: ASGIApp = HotPath(fastapi_app, state) if settings.hot_path else fastapi_app
     app.front = MetricsMiddleware(inner, metrics=state.metrics, endpoints=endpoints)  # counts and times both
     return app
+
+
+_tuned = False
+
+
+def tune_gc(gen0_threshold: int) -> None:
+    """Freeze start-up objects and set the young-generation threshold; 0 keeps Python's defaults.
+
+    Python's cyclic garbage collector runs a young-generation pass every 700 container allocations
+    and, now and then, a full pass over every object in the process (FastAPI, pydantic, numpy and
+    onnxruntime leave tens of thousands). A request body of a thousand candidates allocates thousands
+    of dicts and lists, all freed by reference counting when the request ends, yet it pays for several
+    passes: parsing a 1,000-candidate /v1/rank body took on average twice as long with the defaults as
+    with the collector disabled, with a p99 of tens of ms (reports/rank_compute.json, docs/ranking.md).
+    So after start-up the server freezes the objects that live for the whole process (``gc.freeze``:
+    later passes skip them) and runs the young pass less often. The collector stays enabled: reference
+    cycles are still reclaimed.
+
+    Once per process: a process that builds several apps (tests) freezes only what its first
+    start-up left, so objects of later, shorter-lived apps stay collectable.
+    """
+    global _tuned
+    if gen0_threshold <= 0 or _tuned:
+        return
+    _tuned = True
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(gen0_threshold, gen1, gen2)
+    log.info("gc: froze %d start-up objects, young-generation threshold %d", gc.get_freeze_count(), gen0_threshold)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.metrics import Metrics
-from app.scoring import ScoringModel
+from app.scoring.model import ScoringModel
 from app.settings import Settings
 
 

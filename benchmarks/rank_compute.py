@@ -10,10 +10,10 @@ many repeats, µs):
 * scoring: numpy on the split terms (float64 and float32), the exported ONNX graph on merged rows
   (what /v1/score runs), and a second ONNX graph that takes the precomputed context terms;
 * a per-model-version cache of candidate terms (decision 24), keyed by the candidate's encoded ids
-  or by its raw JSON (what app.rank_cache does), against computing them;
+  or by its raw JSON (what app.ranking.cache does), against computing them;
 * explanations per row.
 
-Stages are timed with the garbage collector tuned as the server tunes it (app.runtime), after a
+Stages are timed with the garbage collector tuned as the server tunes it (app.main.tune_gc), after a
 measurement of what that tuning changes. Needs the [train] extra only for ``onnx`` (to build the
 second graph).
 """
@@ -33,11 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from app.explain import Explainer
-from app.rank_cache import CandidateCache
-from app.rank_payload import RankRequest, encode_candidates, encode_context
-from app.ranking import plan_for, rank_logits, side_terms
-from app.scoring import ScoringModel
+from app.ranking.cache import CandidateCache
+from app.ranking.plan import plan_for, rank_logits, side_terms
+from app.ranking.request import RankRequest, encode_candidates, encode_context
+from app.scoring.explain import Explainer
+from app.scoring.model import ScoringModel
 from app.settings import Settings
 from contract.fm import fm_logit
 from load_tests.workload import Workload
@@ -172,7 +172,7 @@ def measure(model: ScoringModel, n: int, seed: int) -> dict[str, Any]:
 
     # decision 24: cache candidate terms per version. (a) keyed by the encoded ids and values, as the
     # decision suggests: the request must still be encoded first. (b) keyed by the candidate's raw JSON
-    # (app.rank_cache): a hit skips validation, encoding, the gather and the reduction.
+    # (app.ranking.cache): a hit skips validation, encoding, the gather and the reduction.
     cand_terms = side_terms(cand_rows, enc.candidate_values)
     keys = [enc.candidate_ids[r].tobytes() + enc.candidate_values[r].tobytes() for r in range(n)]
     by_ids = {k: (cand_terms.lin[r], cand_terms.pair[r], cand_terms.sums[r]) for r, k in enumerate(keys)}
@@ -249,14 +249,14 @@ def measure(model: ScoringModel, n: int, seed: int) -> dict[str, Any]:
 
 
 def parse_cost_by_gc(model: ScoringModel, n: int, seed: int) -> dict[str, Any]:
-    """Parsing a 1 x n /v1/rank body with Python's GC defaults vs after app.runtime.tune_gc, which
+    """Parsing a 1 x n /v1/rank body with Python's GC defaults vs after app.main.tune_gc, which
     stays applied (as in the server)."""
     import gc
 
     import orjson
 
-    from app.rank_payload import parse_rank_request
-    from app.runtime import tune_gc
+    from app.main import tune_gc
+    from app.ranking.request import parse_rank_request
 
     plan = plan_for(model, cache_size=0)
     workload = Workload(model.encoder, seed=seed)

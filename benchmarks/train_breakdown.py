@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from training.augment import Tensors
 from training.config import PRESETS, TrainConfig
+from training.tensors import Tensors
 from training.train import PHASES, train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -28,9 +28,9 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from training.augment import Tensors  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
 from training.model import FactorizationMachine, fm_logit  # noqa: E402
+from training.tensors import Tensors  # noqa: E402
 from training.train import run_epoch  # noqa: E402
 
 N, M, V, B, K, L2 = 80_000, 7, 2_400, 2048, 16, 1e-2

@@ -1,6 +1,6 @@
 """``ctr``: one command line for the offline and online sides.
 
-Sub-commands register themselves from ``training.cli`` and ``app.cli``; neither module imports
+Sub-commands register themselves from ``training.cli`` and ``app.cli.client``; neither module imports
 torch at import time, so ``ctr --help`` and ``ctr serve`` work on a server-only install.
 """
 

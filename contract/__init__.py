@@ -6,8 +6,10 @@ reads/writes a model artifact, lives here and nowhere else: that is what prevent
 """
 
 from contract.artifact import Artifact, ArtifactError, load_artifact, resolve_artifact, write_artifact
-from contract.encoding import EncodedBatch, EncodingError, FeatureEncoder, ValueCounts
+from contract.encoding import EncodedBatch, FeatureEncoder
+from contract.fitting import ValueCounts
 from contract.schema import DatasetSchema, FieldSpec, SchemaError, load_schema, parse_schema
+from contract.values import EncodingError
 
 __all__ = [
     "Artifact",

@@ -22,7 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from contract.encoding import EncodedBatch, EncodingError, FeatureEncoder, FieldEncoder
+from contract.encoding import EncodedBatch, FeatureEncoder
+from contract.field import FieldEncoder
+from contract.values import EncodingError
 
 Cell = tuple[tuple[int, ...], tuple[float, ...]]  # one field's slot ids and slot values
 

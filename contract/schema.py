@@ -33,12 +33,15 @@ reader that interprets them (``training.data.source``), with errors naming ``sou
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from contract.toml_keys import ConfigKeyError, choice, only_keys, typed
 
 FIELD_KINDS = ("categorical", "multi_categorical", "numeric")
 SIDES = ("context", "candidate")
@@ -50,12 +53,13 @@ TRANSFORM = re.compile(r"^(prefix:[1-9]\d*|lower)$")
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class SchemaError(ValueError):
+class SchemaError(ConfigKeyError):
     """A schema file is invalid; the message starts with the key at fault."""
 
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
-        self.key = key
+
+_typed = functools.partial(typed, error=SchemaError)
+_choice = functools.partial(choice, error=SchemaError)
+_only_keys = functools.partial(only_keys, error=SchemaError)
 
 
 @dataclass(frozen=True)
@@ -171,7 +175,7 @@ def load_schema(path: str | Path) -> DatasetSchema:
 
 def parse_schema(raw: dict[str, Any]) -> DatasetSchema:
     """Validate a schema given as a dict (the parsed TOML, or a manifest's copy)."""
-    _only_keys("schema", raw, {"name", "description", "timestamp", "label", "split", "source", "fields"})
+    _only_keys("", raw, {"name", "description", "timestamp", "label", "split", "source", "fields"})
     name = _typed("name", raw.get("name"), str, required=True)
     if not NAME.match(name.replace("-", "_")):
         raise SchemaError("name", f"{name!r} must be letters, digits, '_' or '-'")
@@ -315,35 +319,9 @@ def _parse_field(i: int, raw: Any) -> FieldSpec:
     )
 
 
-def _typed(key: str, value: Any, kind: type, required: bool = False) -> Any:
-    if value is None:
-        if required:
-            raise SchemaError(key, "is required")
-        return None
-    # bool is an int subclass; a schema saying `min_count = true` is a mistake, not 1.
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise SchemaError(key, f"must be a {_TYPE_NAMES.get(kind, kind.__name__)}, got {value!r}")
-    return value
-
-
 def _set(raw: dict[str, Any], key: str) -> bool:
     """Whether a key holds a non-default value (a manifest's copy of a schema spells out every default)."""
     return key in raw and raw[key] != _FIELD_DEFAULTS[key]
 
 
 _FIELD_DEFAULTS = {f.name: f.default for f in dataclasses.fields(FieldSpec)}
-
-
-def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise SchemaError(key, f"{value!r} is not one of {', '.join(choices)}")
-    return value
-
-
-def _only_keys(at: str, raw: dict[str, Any], allowed: set[str]) -> None:
-    for key in raw:
-        if key not in allowed:
-            raise SchemaError(f"{at}.{key}" if at != "schema" else key, "unknown key")
-
-
-_TYPE_NAMES = {str: "string", int: "integer", bool: "boolean", dict: "table", list: "list"}

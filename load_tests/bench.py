@@ -324,10 +324,10 @@ def throughput_of(results: dict[str, dict[str, Any]], name: str | None) -> float
 def onnxruntime_alone(artifact_path: Path, records: list[dict[str, Any]], seconds: float) -> list[dict[str, Any]]:
     """``session.run()`` on pre-gathered rows in a tight loop, pinned to the server's CPU, batch 1/16/256.
 
-    The session is built with the server's options (app.scoring.ScoringModel: 1 intra-op thread,
+    The session is built with the server's options (app.scoring.model.ScoringModel: 1 intra-op thread,
     sequential, all graph optimisations); inputs are real encoded test records.
     """
-    from app.scoring import ScoringModel
+    from app.scoring.model import ScoringModel
     from app.settings import Settings as ServerSettings
 
     model = ScoringModel.load(ServerSettings(model_dir=artifact_path))

@@ -33,11 +33,11 @@ SERVER_CPU, DRIVER_CPU = 0, 1
 STAGES = (
     ("inference (onnxruntime)", re.compile(r"onnxruntime|ScoringModel\.infer")),
     ("encoding (contract)", re.compile(r"contract/|ScoreRequest\.encode")),
-    ("row lookup (store)", re.compile(r"app/(store|redis_store|row_cache)\.py")),
-    ("JSON parse + validation", re.compile(r"app/payload\.py|orjson")),
-    ("ranking (candidate cache, split FM)", re.compile(r"app/(rank_cache|ranker|ranking|rank_payload)\.py")),
-    ("metrics (prometheus)", re.compile(r"prometheus_client|app/metrics\.py")),
-    ("our handler (rest)", re.compile(r"app/(api|hot_path)\.py")),
+    ("row lookup (store)", re.compile(r"app/stores/")),
+    ("JSON parse + validation", re.compile(r"app/scoring/request\.py|orjson")),
+    ("ranking (candidate cache, split FM)", re.compile(r"app/ranking/")),
+    ("metrics (prometheus)", re.compile(r"prometheus_client|app/metrics\.py|app/http/middleware\.py")),
+    ("our handler (rest)", re.compile(r"app/http/")),
     ("framework (FastAPI/Starlette)", re.compile(r"fastapi/|starlette/")),
     ("HTTP server (uvicorn, asyncio)", re.compile(r"uvicorn/|asyncio/|uvloop|httptools")),
 )

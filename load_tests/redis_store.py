@@ -47,9 +47,9 @@ def request_bodies(batch: int) -> list[bytes]:
 
 
 def publish_version(artifact: Path, redis_url: str, model: str) -> str:
-    from app.publish import publish
-    from app.redis_client import connect
     from app.settings import Settings
+    from app.stores.publish import publish
+    from app.stores.redis_client import connect
 
     async def go() -> str:
         settings = Settings(redis_url=redis_url)
@@ -63,10 +63,10 @@ def publish_version(artifact: Path, redis_url: str, model: str) -> str:
 
 
 def delete_model(redis_url: str, model: str) -> None:
-    from app.publish import delete_version
-    from app.redis_client import connect
-    from app.redis_keys import ModelKeys
     from app.settings import Settings
+    from app.stores.publish import delete_version
+    from app.stores.redis_client import connect
+    from app.stores.redis_keys import ModelKeys
 
     async def go() -> None:
         client, keys = connect(Settings(redis_url=redis_url)), ModelKeys(model)

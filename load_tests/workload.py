@@ -12,7 +12,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from contract.encoding import FeatureEncoder, FieldEncoder
+from contract.encoding import FeatureEncoder
+from contract.field import FieldEncoder
 
 
 @dataclass

@@ -32,7 +32,7 @@ def test_server_runs_with_torch_unavailable(tiny_trained):
         BLOCK_TORCH
         + f"""
 from fastapi.testclient import TestClient
-import app.main, app.cli, cli, app.activation, app.publish, app.redis_store
+import app.main, app.cli.client, cli, app.versions.activation, app.stores.publish, app.stores.redis_store
 from app.settings import Settings
 with TestClient(app.main.create_app(Settings(model_dir={str(artifact_dir)!r}))) as client:
     response = client.post("/v1/score", json={{"records": [{{"user": 1, "item": 2}}]}})

@@ -33,7 +33,7 @@ def check_no_skew(prepared: PreparedData, model, artifact_dir, rows: np.ndarray)
     np.testing.assert_array_equal(served.ids, trained_ids.ids)
     np.testing.assert_array_equal(served.values, trained_ids.values)
     # 2. scores: HTTP vs PyTorch on the training-side tensors
-    from training.augment import Tensors
+    from training.tensors import Tensors
 
     tensors = Tensors(torch.from_numpy(trained_ids.ids), torch.from_numpy(trained_ids.values), torch.zeros(len(rows)))
     expected = predict(model, tensors)

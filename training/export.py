@@ -19,8 +19,8 @@ import torch
 
 from contract.artifact import ONNX_INPUTS, ONNX_OUTPUTS, write_artifact
 from contract.encoding import FeatureEncoder
-from training.augment import Tensors
 from training.model import FactorizationMachine, Scorer
+from training.tensors import Tensors
 from training.train import predict
 
 PARITY_TOLERANCE = 1e-5

@@ -16,11 +16,11 @@ import torch
 
 from contract.encoding import FeatureEncoder
 from contract.schema import DatasetSchema, load_schema
-from training.augment import Tensors
 from training.config import TrainConfig
 from training.data import Split, encode_rows, fit_encoder, read_dataset, split_spec
 from training.data.dataset import DataArg
 from training.metrics import auc, calibration, log_loss
+from training.tensors import Tensors
 from training.train import TrainResult, predict, train
 
 SAMPLE_REQUEST = "sample_request.json"

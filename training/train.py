@@ -19,10 +19,11 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from training.augment import Tensors, epoch_data
+from training.augment import epoch_data
 from training.config import TrainConfig
 from training.metrics import auc, log_loss
 from training.model import FactorizationMachine, fm_logit_and_penalty
+from training.tensors import Tensors
 
 SPARSE_ABOVE = 100_000  # vocabulary rows above which sparse gradients + SparseAdam win
 # Where an epoch's time goes, in order; each is logged per epoch as "<phase>_seconds" (docs/training_perf.md).

@@ -3,8 +3,8 @@
 NOT PART OF THE PRODUCT: a baseline for ``load_tests/bench.py`` (decision #22). A bare FastAPI app
 run under the very same uvicorn flags as ours, whose ``POST /v1/score``
 
-* reads the body with the same byte limit (``app.api.receive_body``),
-* parses and validates the envelope with the same function (``app.payload.parse_score_request``:
+* reads the body with the same byte limit (``app.http.routes.receive_body``),
+* parses and validates the envelope with the same function (``app.scoring.request.parse_score_request``:
   orjson, keys, ``records``/``columns`` shape, row limits, unknown column names),
 * validates every value the way our encoder does, with the encoder's own per-value checks
   (``FieldEncoder.canonical``/``number``/``items``, required fields, unknown record keys), so a bad
@@ -24,12 +24,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from app.api import receive_body
-from app.errors import ApiError, InvalidRequest, error_response
-from app.payload import parse_score_request
+from app.errors import ApiError, InvalidRequest
+from app.http.body import receive_body
+from app.http.responses import error_response
+from app.scoring.request import parse_score_request
 from app.settings import Settings
 from contract.artifact import load_artifact
-from contract.encoding import EncodingError, FeatureEncoder, _json_type
+from contract.encoding import FeatureEncoder
+from contract.values import EncodingError, json_type
 
 CONSTANT = b'{"model":"floor","probabilities":[0.5]}'
 
@@ -61,7 +63,7 @@ def validate_records(encoder: FeatureEncoder, records: Sequence[Any]) -> None:
     known = frozenset(encoder.sources)
     for r, record in enumerate(records):
         if not isinstance(record, dict):
-            raise EncodingError(None, f"record {r} must be a JSON object, got {_json_type(record)}", r)
+            raise EncodingError(None, f"record {r} must be a JSON object, got {json_type(record)}", r)
         for key in record:
             if key not in known:
                 raise EncodingError(key, "unknown field", r)

@@ -26,7 +26,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from contract.artifact import load_artifact
-from contract.encoding import FieldEncoder
+from contract.field import FieldEncoder
 
 
 class ScoreBody(BaseModel):

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import redis
 
-from app.publish import PublishResult, publish
-from app.redis_client import connect
 from app.settings import Settings
+from app.stores.publish import PublishResult, publish
+from app.stores.redis_client import connect
 from contract.artifact import load_artifact, write_artifact
 
 SHARED_URL = "redis://127.0.0.1:6379/0"
@@ -27,7 +27,7 @@ def unique_model() -> str:
 def publish_to(
     url: str, artifact: Path, model: str, *, cluster: bool = False, auth: dict[str, Any] | None = None, **kwargs: Any
 ) -> PublishResult:
-    """Run ``app.publish.publish`` to completion from synchronous test code."""
+    """Run ``app.stores.publish.publish`` to completion from synchronous test code."""
 
     async def go() -> PublishResult:
         settings = Settings(redis_url=url, redis_cluster=cluster, **(auth or {}))

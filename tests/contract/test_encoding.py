@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from contract.encoding import EncodingError, FeatureEncoder
+from contract.encoding import FeatureEncoder
 from contract.schema import parse_schema
+from contract.values import EncodingError
 
 SCHEMA = parse_schema(
     {
@@ -217,7 +218,7 @@ def test_weighted_layout_round_trip(weighted):
 
 
 def test_counting_chunk_by_chunk_fits_like_one_table(encoder):
-    from contract.encoding import ValueCounts
+    from contract.fitting import ValueCounts
 
     chunks = [{k: v[i : i + 1] for k, v in TRAIN.items()} for i in range(4)]
     counts = ValueCounts(SCHEMA.fields)

@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract.encoding import HASH_MASK, EncodedBatch, FeatureEncoder, feature_hash, hashed_field, hashed_oov
+from contract.encoding import EncodedBatch, FeatureEncoder
+from contract.hashing import HASH_MASK, feature_hash, hashed_field, hashed_oov
 from tests.contract.test_encoding import SCHEMA, TRAIN
 
 
@@ -137,12 +138,12 @@ def test_ids_keep_their_field_whatever_their_position(hashed):
 
 
 def test_hash_memo_stays_bounded(hashed):
-    from contract.encoding import _HASH_MEMO
+    from contract.hashing import HASH_MEMO
 
     user = hashed.fields[0]
-    ids = user.feature_ids([str(i) for i in range(_HASH_MEMO + 100)])
-    assert len(user.ids) <= _HASH_MEMO
-    assert ids[-1] == feature_hash("user", str(_HASH_MEMO + 99))
+    ids = user.feature_ids([str(i) for i in range(HASH_MEMO + 100)])
+    assert len(user.ids) <= HASH_MEMO
+    assert ids[-1] == feature_hash("user", str(HASH_MEMO + 99))
 
 
 def test_fields_with_given_weights_agree_between_id_spaces():

@@ -5,21 +5,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract.encoding import EncodingError, FeatureEncoder
+from contract.encoding import FeatureEncoder
 from contract.memo import MemoEncoder
+from contract.values import EncodingError
 from tests.contract.test_encoding import SCHEMA, TRAIN, WEIGHTED
 
 # Raw values of every JSON type, including the ones the contract treats differently although
-# Python calls them equal (1 == 1.0 == True), bad ones (lists in scalar fields, text in numbers)
-# and unhashable ones.
+# Python calls them equal (1 == 1.0 == True), bad ones (lists in scalar fields, text in numbers),
+# unhashable ones, any text and any integer; typical values keep the memo's hit path exercised.
 SCALARS = st.one_of(
     st.none(),
     st.booleans(),
+    st.integers(),
     st.integers(-3, 1000),
     st.floats(allow_nan=True, allow_infinity=True, width=32),
+    st.text(),
+    st.text(alphabet="0123456789-+. ²٣", max_size=4),
     st.sampled_from(["", "1", "01", " 2", "x", "12345", "99999", "Paris", "paris", "a", "b", "c", "5", "a|b"]),
 )
-VALUES = st.one_of(SCALARS, st.lists(SCALARS, max_size=4), st.dictionaries(st.sampled_from("ab"), SCALARS, max_size=2))
+VALUES = st.one_of(SCALARS, st.lists(SCALARS, max_size=4), st.dictionaries(st.text(max_size=2), SCALARS, max_size=2))
 KEYS = st.sampled_from(["user", "zip", "tags", "price", "city", "unknown"])
 ANY_RECORD = st.dictionaries(KEYS, VALUES, max_size=6)
 # Most batches must be valid, or every one would take the general path and the memo go untested.

@@ -1,16 +1,19 @@
 from load_tests.profile import stage_of, summarise
 
-SERVER = "main (a.py:1);run (uvicorn/server.py:9);__call__ (app/hot_path.py:70);score_json (app/api.py:130)"
+SERVER = "main (a.py:1);run (uvicorn/server.py:9);__call__ (app/http/front.py:70);score_json (app/http/handlers.py:130)"
 RAW = f"""\
-{SERVER};infer (app/scoring.py:88);run (onnxruntime/capi/x.py:406) 6
+{SERVER};infer (app/scoring/model.py:88);run (onnxruntime/capi/x.py:406) 6
 {SERVER};encode (contract/memo.py:12) 3
 main (a.py:1);run (uvicorn/server.py:9);data_received (uvicorn/protocols/http/httptools_impl.py:174) 1
 """
 
 
 def test_samples_go_to_their_innermost_stage():
-    assert stage_of(["x (uvicorn/a.py:1)", "y (app/api.py:2)", "z (contract/memo.py:3)"]) == "encoding (contract)"
-    assert stage_of(["x (uvicorn/a.py:1)", "y (app/api.py:2)"]) == "our handler (rest)"
+    assert (
+        stage_of(["x (uvicorn/a.py:1)", "y (app/http/handlers.py:2)", "z (contract/memo.py:3)"])
+        == "encoding (contract)"
+    )
+    assert stage_of(["x (uvicorn/a.py:1)", "y (app/http/handlers.py:2)"]) == "our handler (rest)"
     assert stage_of(["x (elsewhere.py:1)"]) == "other"
 
 

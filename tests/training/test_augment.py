@@ -9,7 +9,6 @@ import torch.nn.functional as F
 
 from training.augment import (
     Pairs,
-    Tensors,
     candidate_pairs,
     copy_rows,
     draw_pairs,
@@ -23,6 +22,7 @@ from training.augment import (
 )
 from training.config import TrainConfig
 from training.model import FactorizationMachine
+from training.tensors import Tensors
 
 NUM_FEATURES = 12
 

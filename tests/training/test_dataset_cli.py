@@ -106,3 +106,21 @@ def test_train_records_dropped_rows_in_the_manifest(capsys, tmp_path):
                            "manifest.json").read_text())  # fmt: skip
     assert manifest["dataset"]["dropped_rows"] == {"missing_label": 2}
     assert manifest["split"]["rows"]["train"] == 419
+
+
+@pytest.mark.parametrize("raw", ["--5", "²", "٣"])
+def test_an_integer_id_int_refuses_names_file_and_line(capsys, tmp_path, raw):
+    """str.isdigit accepts these, int() does not (or reads another spelling): a data error, not a crash."""
+    pytest.importorskip("torch")
+    lines = TINY_DATA.read_text().splitlines()
+    cells = lines[5].split(",")
+    cells[1] = raw  # the `user` column, dtype = "int"
+    lines[5] = ",".join(cells)
+    data = tmp_path / "bad_id.csv"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for command in (["dataset", "inspect", str(TINY_SCHEMA), str(data), "--quiet"],
+                    ["train", "--dataset", str(TINY_SCHEMA), "--data", str(data), "--epochs", "1", "--quiet",
+                     "--no-export"]):  # fmt: skip
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert f"bad_id.csv, line 6: user: expected an integer id, got {raw!r}" in err, err

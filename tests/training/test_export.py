@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from contract.artifact import load_artifact
-from training.augment import Tensors
 from training.export import ExportError, export_artifact, export_onnx, parity
 from training.model import FactorizationMachine
+from training.tensors import Tensors
 from training.train import predict
 
 

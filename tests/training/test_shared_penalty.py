@@ -5,8 +5,9 @@ import torch
 import torch.nn.functional as F
 
 from tests.training.test_augment import random_model, rows_with_overlap, some_pairs
-from training.augment import Pairs, Tensors, concat, epoch_data, mix_pairs, pad_slots
+from training.augment import Pairs, concat, epoch_data, mix_pairs, pad_slots
 from training.config import TrainConfig
+from training.tensors import Tensors
 from training.train import batch_objective
 
 

@@ -7,9 +7,10 @@ import torch
 
 from cli import main
 from tests.conftest import TINY_DATA, TINY_SCHEMA
-from training.augment import Tensors, pad_slots
+from training.augment import pad_slots
 from training.config import TrainConfig
 from training.model import FactorizationMachine
+from training.tensors import Tensors
 from training.train import batch_objective, train
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from contract.encoding import EncodedBatch, EncodingError, FeatureEncoder
+from contract.encoding import EncodedBatch, FeatureEncoder
 from contract.schema import SPLIT_PARTS, DatasetSchema, FieldSpec, SplitSpec
+from contract.values import EncodingError
 from training.data.chunks import DEFAULT_CHUNK_ROWS, Chunk, describe_position
 from training.data.errors import DataError, located
 from training.data.labels import derive

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from contract.encoding import EncodingError
+from contract.values import EncodingError
 
 
 class DataError(ValueError):

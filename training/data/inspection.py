@@ -22,8 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from contract.encoding import OOV, EncodingError, FeatureEncoder, FieldEncoder, ValueCounts
+from contract.encoding import FeatureEncoder
+from contract.field import OOV, FieldEncoder
+from contract.fitting import ValueCounts
 from contract.schema import SPLIT_PARTS, DatasetSchema, SplitSpec
+from contract.values import EncodingError
 from training.data.chunks import DEFAULT_CHUNK_ROWS, Chunk
 from training.data.dataset import DataArg, part_locations
 from training.data.errors import DataError, located

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from training.augment import Tensors
 from training.experiments import context
 from training.experiments.planted import PlantedConfig, generate
+from training.tensors import Tensors
 
 ROOT = Path(__file__).resolve().parents[2]
 PLANTED = {

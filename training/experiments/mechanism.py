@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from training.augment import Tensors, candidate_pairs, draw_pairs, keep_most_salient, mix_pairs, saliency
+from training.augment import candidate_pairs, draw_pairs, keep_most_salient, mix_pairs, saliency
 from training.model import FactorizationMachine
+from training.tensors import Tensors
 
 # Training-count bin edges: [1, 10), [10, 100), ... ; count 0 (e.g. an OOV row never used) is its own bin.
 EDGES = (1, 10, 100, 1_000, 10_000)

@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from training.augment import Tensors
+from contract.fm import fm_logit, sigmoid
+from training.tensors import Tensors
 
 
 @dataclass(frozen=True)
@@ -80,10 +81,8 @@ def generate(config: PlantedConfig) -> PlantedData:
         item = item_group * per_group + rng.integers(0, per_group, n)
         columns = [user, item] + [rng.integers(0, c, n) for c in config.contexts]
         ids = np.stack(columns, axis=1) + offsets  # (n, F)
-        v = embedding[ids]  # (n, F, rank)
-        summed = v.sum(1)
-        logit = config.bias + linear[ids].sum(1) + 0.5 * ((summed**2).sum(1) - (v**2).sum((1, 2)))
-        p = 1 / (1 + np.exp(-logit))
+        rows = np.concatenate([linear[ids][..., None], embedding[ids]], axis=2)  # (n, F, 1 + rank)
+        p = sigmoid(fm_logit(rows, np.ones(ids.shape), config.bias))
         y = (rng.random(n) < p).astype(np.float32)
         t = Tensors(torch.from_numpy(ids.astype(np.int64)), torch.ones(n, len(sizes)), torch.from_numpy(y))
         return t, p

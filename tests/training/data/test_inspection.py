@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from contract.encoding import OOV
+from contract.field import OOV
 from contract.schema import load_schema
 from tests.conftest import TINY_DATA
 from tests.training.data.conftest import BAD, DATASETS, tiny_variant

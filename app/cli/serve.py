@@ -1,0 +1,48 @@
+"""``ctr serve``: run the scoring server under uvicorn (settings from flags and ``CTR_*`` variables)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+
+def register(commands: Any) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="serve the active model over HTTP",
+        description="Run the scoring server (uvicorn + uvloop + httptools). Every option is also a CTR_* "
+        "environment variable (e.g. CTR_MODEL_DIR); see app/settings.py.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    serve.add_argument("--model-dir", default=None, help="model directory or version directory [CTR_MODEL_DIR]")
+    serve.add_argument("--version", default=None, help="pin a model version [CTR_MODEL_VERSION]")
+    serve.add_argument("--host", default=None, help="bind address [CTR_HOST, default 127.0.0.1]")
+    serve.add_argument("--port", type=int, default=None, help="port [CTR_PORT, default 8000]")
+    serve.add_argument("--workers", type=int, default=None, help="worker processes [CTR_WORKERS, default 1]")
+    serve.set_defaults(run=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.settings import Settings
+
+    overrides = {"MODEL_DIR": args.model_dir, "MODEL_VERSION": args.version, "HOST": args.host,
+                 "PORT": args.port, "WORKERS": args.workers}  # fmt: skip
+    for key, value in overrides.items():
+        if value is not None:
+            os.environ[f"CTR_{key}"] = str(value)  # workers are separate processes: pass settings by env
+    settings = Settings()
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level,
+        access_log=False,
+    )
+    return 0

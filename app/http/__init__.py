@@ -1,0 +1,8 @@
+"""The HTTP edge: what arrives on the wire and what goes back.
+
+The app's two ways in — FastAPI's routes (``routes``) and the pure-ASGI front for the scoring
+endpoints (``front``) — share the body reading (``body``), the endpoint work (``handlers``), the one
+error body (``responses``) and the request metrics (``middleware``); ``openapi`` documents the bodies.
+May import ``app.scoring``, ``app.ranking``, ``app.errors``, ``app.metrics``, ``app.settings`` and
+``app.state``; nothing below the edge imports it.
+"""

@@ -1,0 +1,57 @@
+"""Checks for TOML documents a user writes (dataset schemas, the retraining config): every error names its key.
+
+``typed``, ``choice`` and ``only_keys`` raise the error class they are given (a subclass of
+:class:`ConfigKeyError`), so each document keeps its own exception type. An unknown key suggests the
+closest known one, because a typo'd key would otherwise read as "unknown" with no hint.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from typing import Any
+
+_TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "table", list: "list"}
+
+
+class ConfigKeyError(ValueError):
+    """A document is invalid at ``key``; the message starts with the key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest known name, or an empty string."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def typed(
+    key: str, value: Any, kind: type, required: bool = False, error: type[ConfigKeyError] = ConfigKeyError
+) -> Any:
+    """``value`` when it is a ``kind`` (None when absent and not required); else ``error`` at ``key``."""
+    if value is None:
+        if required:
+            raise error(key, "is required")
+        return None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)  # TOML writes 1 for 1.0; a number field takes both
+    # bool is an int subclass; `min_count = true` is a mistake, not 1.
+    if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
+        raise error(key, f"must be a {_TYPE_NAMES.get(kind, kind.__name__)}, got {value!r}")
+    return value
+
+
+def choice(key: str, value: Any, choices: tuple[str, ...], error: type[ConfigKeyError] = ConfigKeyError) -> str:
+    if value not in choices:
+        raise error(key, f"{value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def only_keys(at: str, raw: dict[str, Any], allowed: set[str], error: type[ConfigKeyError] = ConfigKeyError) -> None:
+    """Refuse a key of table ``at`` (``""`` for the top level) that is not in ``allowed``."""
+    for key in raw:
+        if key not in allowed:
+            raise error(f"{at}.{key}" if at else key, f"unknown key{did_you_mean(key, allowed)}")
