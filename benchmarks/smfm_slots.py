@@ -131,17 +131,21 @@ def run(cache: Path, tuned_of: dict[str, dict[str, Any]], workers: int) -> None:
 
 
 def mechanism(cache: Path, tuned_of: dict[str, dict[str, Any]], workers: int, out: Path) -> dict[str, Any]:
-    """Seed-0 models of each variant at L2 = 0 (kept by the grid runs): δ, residuals, pressures, saliency."""
+    """Seed-0 models kept by the grid runs (default trainer at L2 = 0; the paper-protocol arm where run):
+    δ, residuals, norm pressures by frequency, and SMFM's saliency choice. Written to ``out``."""
     import json
 
-    todo = [(cache, d, tuned_of[d]) for d in tuned_of]
+    todo = [(cache, d, tuned_of[d], "none") for d in tuned_of]
+    todo += [(cache, d, tuned_of[d], "paper") for d in PAPER_DATASETS if d in tuned_of]
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = dict(zip(tuned_of, pool.map(_mechanism_one, *zip(*todo, strict=True)), strict=True))
+        done = list(pool.map(_mechanism_one, *zip(*todo, strict=True)))
+    names = [d if arm == "none" else f"{d} (paper protocol)" for _, d, _, arm in todo]
+    results = dict(zip(names, done, strict=True))
     out.write_text(json.dumps(results, indent=1))
     return results
 
 
-def _mechanism_one(cache: Path, dataset: str, tuned: dict[str, Any]) -> dict[str, Any]:
+def _mechanism_one(cache: Path, dataset: str, tuned: dict[str, Any], arm: str) -> dict[str, Any]:
     import torch
 
     from training.experiments.datasets import load
@@ -151,15 +155,18 @@ def _mechanism_one(cache: Path, dataset: str, tuned: dict[str, Any]) -> dict[str
     torch.set_num_threads(1)
     data = load(dataset)
     mu = chosen_mu(cache, dataset, tuned)
+    if arm == "paper":
+        jobs = {label: paper_job(dataset, label, 0, tuned, mu) for label in PAPER_VARIANTS if "L2" not in label}
+    else:
+        jobs = {label: variant_job(dataset, label, "none", 0, tuned, mu) for label in MECHANISM_VARIANTS}
     out: dict[str, Any] = {"l2_for_pressure": tuned["l2"], "mu": mu, "variants": {}}
-    for label in MECHANISM_VARIANTS:
-        job = variant_job(dataset, label, "none", 0, tuned, mu)
+    for label, job in jobs.items():
         record = load_result(cache, job)
         model = FactorizationMachine(data.num_features, record["config"]["dim"])
         model.load_state_dict(torch.load(cache / f"{job.key}.pt"))
         model.eval()
         row = self_interaction_effect(model, data.train, tuned["l2"])
         if label.startswith("SMFM"):
-            row["saliency"] = saliency_choice(model, data.train, merge="merged" in label)
+            row["saliency"] = saliency_choice(model, data.train, merge="two slots" not in label)
         out["variants"][label] = row
     return out

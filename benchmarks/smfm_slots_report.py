@@ -12,7 +12,21 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.smfm_slots import ARMS, DATASETS, MU_GRID, SEEDS, VARIANTS, cells, chosen_mu, grid_jobs, mu_jobs
+from benchmarks.smfm_slots import (
+    ARMS,
+    DATASETS,
+    MU_GRID,
+    PAPER,
+    PAPER_DATASETS,
+    PAPER_VARIANTS,
+    SEEDS,
+    VARIANTS,
+    cells,
+    chosen_mu,
+    grid_jobs,
+    mu_jobs,
+    paper_jobs,
+)
 from training.experiments.jobs import load_result
 from training.experiments.mechanism import bin_labels
 
@@ -29,6 +43,13 @@ COMPARISONS = [
     *[(f"{m} {f}", "FM", "none", "tuned") for m in ("MixFM", "SMFM") for f in ("two slots", "merged + penalty")],
     ("FM", "FM", "tuned", "none"),
 ]
+
+
+PAPER_COMPARISONS = [
+    ("SMFM two slots", "SMFM merged"), ("SMFM merged + penalty", "SMFM merged"),
+    ("SMFM merged + penalty", "SMFM two slots"), ("SMFM merged + L2", "SMFM two slots"),
+    ("SMFM merged", "FM"), ("SMFM two slots", "FM + L2"), ("SMFM merged + L2", "FM + L2"), ("FM + L2", "FM"),
+]  # fmt: skip
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -49,19 +70,34 @@ def _runs(cache: Path, dataset: str, tuned: dict[str, Any]) -> tuple[dict[tuple[
 
 
 def _paired(runs: dict[tuple[str, str], list[dict]]) -> dict[str, Any]:
-    out = {}
-    for a, b, arm_a, arm_b in COMPARISONS:
-        if (a, arm_a) not in runs or (b, arm_b) not in runs:
-            continue
-        ra = {r["seed"]: r for r in runs[(a, arm_a)]}
-        rb = {r["seed"]: r for r in runs[(b, arm_b)]}
-        row = {}
-        for metric, get in (("test_auc", lambda r: r["test"]["auc"]), ("val_auc", lambda r: r["validation"]["auc"])):
-            diffs = [get(ra[s]) - get(rb[s]) for s in SEEDS]
-            mean, std = float(np.mean(diffs)), float(np.std(diffs, ddof=1))
-            row[metric] = {"mean": mean, "std": std, "z": mean / std if std else float("nan"), "diffs": diffs}
-        out[f"{a} ({ARM_TEXT[arm_a]}) − {b} ({ARM_TEXT[arm_b]})"] = row
-    return out
+    return {
+        f"{a} ({ARM_TEXT[arm_a]}) − {b} ({ARM_TEXT[arm_b]})": _paired_rows(runs[(a, arm_a)], runs[(b, arm_b)])
+        for a, b, arm_a, arm_b in COMPARISONS
+        if (a, arm_a) in runs and (b, arm_b) in runs
+    }
+
+
+def _paired_rows(a: list[dict], b: list[dict]) -> dict[str, Any]:
+    ra, rb = {r["seed"]: r for r in a}, {r["seed"]: r for r in b}
+    row = {}
+    for metric, get in (("test_auc", lambda r: r["test"]["auc"]), ("val_auc", lambda r: r["validation"]["auc"])):
+        diffs = [get(ra[s]) - get(rb[s]) for s in SEEDS]
+        mean, std = float(np.mean(diffs)), float(np.std(diffs, ddof=1))
+        row[metric] = {"mean": mean, "std": std, "z": mean / std if std else float("nan"), "diffs": diffs}
+    return row
+
+
+def _paper(cache: Path, dataset: str, tuned: dict[str, Any], mu: float | None) -> dict[str, Any] | None:
+    if mu is None:
+        return None
+    runs = {label: [load_result(cache, j) for j in jobs] for label, jobs in paper_jobs(dataset, tuned, mu).items()
+            if all((cache / f"{j.key}.json").exists() for j in jobs)}  # fmt: skip
+    cells_ = {label: {"val_auc": _stats([r["validation"]["auc"] for r in rs]),
+                      "test_auc": _stats([r["test"]["auc"] for r in rs]),
+                      "test_ece": _stats([r["test"]["ece"] for r in rs]),
+                      "best_epoch": _stats([r["best_epoch"] for r in rs])} for label, rs in runs.items()}  # fmt: skip
+    paired = {f"{a} − {b}": _paired_rows(runs[a], runs[b]) for a, b in PAPER_COMPARISONS if a in runs and b in runs}
+    return {"cells": cells_, "paired": paired, "missing": [v for v in PAPER_VARIANTS if v not in runs]}
 
 
 def _norms(runs: dict[tuple[str, str], list[dict]]) -> dict[str, dict[str, float]]:
@@ -115,6 +151,12 @@ def build(cache: Path, tuned_of: dict[str, dict[str, Any]], mechanism_path: Path
             "missing": [f"{label} | {arm}" for label in VARIANTS for arm in cells(label) if (label, arm) not in runs],
             "paired": _paired(runs), "norms_l2_0": _norms(runs),
         }  # fmt: skip
+    section["paper_protocol"] = {"settings": PAPER, "datasets": {}}
+    for d in PAPER_DATASETS:
+        if d in section["datasets"]:
+            paper = _paper(cache, d, tuned_of[d], section["datasets"][d]["mu"])
+            if paper is not None:
+                section["paper_protocol"]["datasets"][d] = paper
     section["decision"] = decide({d: s["paired"] for d, s in section["datasets"].items()})
     if mechanism_path.exists():
         section["mechanism"] = json.loads(mechanism_path.read_text())
@@ -156,7 +198,7 @@ def summary_table(section: dict[str, Any]) -> list[str]:
 
 
 def markdown(section: dict[str, Any]) -> list[str]:
-    from benchmarks.smfm_slots_tables import mechanism_lines, norms_lines
+    from benchmarks.smfm_slots_tables import mechanism_lines, norms_lines, paper_lines
 
     dec = section["decision"]
     lines = ["## Two slots or merged duplicates (issue 22: `paper_repro.py slots` and `mechanism`)", "",
@@ -184,6 +226,7 @@ def markdown(section: dict[str, Any]) -> list[str]:
         for name, row in s["paired"].items():
             lines.append(f"| {name} | {_z(row)} | {_z(row, 'val_auc')} |")
         lines.append("")
+    lines += paper_lines(section["paper_protocol"])
     lines += norms_lines(section, bin_labels())
     if "mechanism" in section:
         lines += mechanism_lines(section["mechanism"])
