@@ -121,13 +121,13 @@ def slots(args: argparse.Namespace) -> None:
 
     datasets = args.datasets or smfm_slots.DATASETS
     run_all([j for d in datasets for j in tune_jobs(d)], CACHE, args.workers, desc="tune FM (L2 x lr)")
-    # Priority: the real and context sets first, then the paper-protocol arm, then the planted sets
-    # (a two-slot effect was least expected there: two context fields, docs/smfm.md).
+    # Priority: the real and context sets first, then the paper-protocol arm, then the planted sets, and
+    # those at the tuned L2 only (a two-slot effect was least expected there, docs/smfm.md; run-time budget).
     first = [d for d in datasets if not d.startswith("planted")]
     smfm_slots.run(CACHE, {d: tuned(d) for d in first}, args.workers)
     paper = [d for d in smfm_slots.PAPER_DATASETS if d in datasets]
     smfm_slots.run_paper(CACHE, {d: tuned(d) for d in paper}, args.workers)
-    smfm_slots.run(CACHE, {d: tuned(d) for d in datasets if d not in first}, args.workers)
+    smfm_slots.run(CACHE, {d: tuned(d) for d in datasets if d not in first}, args.workers, full=False)
     # The main table's CopyFM runs (its FM, MixFM and SMFM runs are the grid's merged runs at the tuned L2).
     run_all([j for d in datasets if d in MAIN_DATASETS for j in main_jobs(d)], CACHE, args.workers,
             desc="main (4 methods x 5 seeds)")  # fmt: skip

@@ -116,10 +116,16 @@ def run_paper(cache: Path, tuned_of: dict[str, dict[str, Any]], workers: int) ->
     run_all(jobs, cache, workers, desc="paper protocol (6 variants x 5 seeds)")
 
 
-def run(cache: Path, tuned_of: dict[str, dict[str, Any]], workers: int) -> None:
+def run(cache: Path, tuned_of: dict[str, dict[str, Any]], workers: int, full: bool = True) -> None:
+    """The grid; ``full=False`` runs only the two forms at the tuned L2 (no L2 = 0 arm, no penalty)."""
     datasets = list(tuned_of)
-    forms = [j for d in datasets for js in grid_jobs(d, tuned_of[d], None, penalty=False).values() for j in js]
+    forms = [
+        j for d in datasets for (_, arm), js in grid_jobs(d, tuned_of[d], None, penalty=False).items()
+        if full or arm == "tuned" for j in js
+    ]  # fmt: skip
     run_all(forms, cache, workers, desc="two slots vs merged (5 variants x 2 L2 x 5 seeds)")
+    if not full:
+        return
     run_all([j for d in datasets for j in mu_jobs(d, tuned_of[d])], cache, workers, desc="penalty μ (MixFM, L2 = 0)")
     mus = {d: chosen_mu(cache, d, tuned_of[d]) for d in datasets}
     print("shared penalty μ by dataset:", mus)
