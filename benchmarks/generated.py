@@ -42,19 +42,23 @@ def fill_generated(report: dict[str, Any], root: Path = ROOT) -> None:
             ("SMFM + penalty − merged, L2 = 0", f"SMFM merged + penalty ({n}) − SMFM merged ({n})"),
             ("SMFM two slots at L2 = 0 − FM at tuned L2", f"SMFM two slots ({n}) − FM ({t})"),
             ("SMFM merged − FM, tuned L2", f"SMFM merged ({t}) − FM ({t})"),
-            ("SMFM two slots − FM, tuned L2", f"SMFM two slots ({t}) − FM ({t})")]  # fmt: skip
+            ("SMFM two slots − FM, tuned L2", f"SMFM two slots ({t}) − FM ({t})"),
+            ("ECE: SMFM two − merged, L2 = 0", f"SMFM two slots ({n}) − SMFM merged ({n})")]  # fmt: skip
     paired = ["| dataset | μ | " + " | ".join(k for k, _ in keys) + " |", "|---|---|" + "---|" * len(keys)]
     for d, s in section["datasets"].items():
         cells = []
-        for _, key in keys:
+        for label, key in keys:
             row = s["paired"].get(key)
             if row is None:
                 cells.append("not run")
                 continue
-            p = row["test_auc"]
+            p = row["test_ece" if label.startswith("ECE") else "test_auc"]
             cells.append(f"{p['mean']:+.4f} ({p['z']:+.1f}){' *' if abs(p['z']) > 2 else ''}")
         paired.append(f"| {d} | {s['mu']} | " + " | ".join(cells) + " |")
-    paired += ["", "Δ test AUC, mean of per-seed paired differences over seeds 0-4 (z); * = |z| > 2."]
+    paired += [
+        "",
+        "Δ test AUC (last column: Δ test ECE), mean of per-seed paired differences over seeds 0-4 (z); * = |z| > 2.",
+    ]
     for path, blocks in ((root / "README.md", {"slots-summary": summary}),
                          (root / "docs" / "smfm.md", {"slots-summary": summary, "slots-paired": paired})):  # fmt: skip
         text = path.read_text()

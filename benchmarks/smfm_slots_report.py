@@ -80,7 +80,9 @@ def _paired(runs: dict[tuple[str, str], list[dict]]) -> dict[str, Any]:
 def _paired_rows(a: list[dict], b: list[dict]) -> dict[str, Any]:
     ra, rb = {r["seed"]: r for r in a}, {r["seed"]: r for r in b}
     row = {}
-    for metric, get in (("test_auc", lambda r: r["test"]["auc"]), ("val_auc", lambda r: r["validation"]["auc"])):
+    metrics = (("test_auc", lambda r: r["test"]["auc"]), ("val_auc", lambda r: r["validation"]["auc"]),
+               ("test_ece", lambda r: r["test"]["ece"]))  # fmt: skip
+    for metric, get in metrics:
         diffs = [get(ra[s]) - get(rb[s]) for s in SEEDS]
         mean, std = float(np.mean(diffs)), float(np.std(diffs, ddof=1))
         row[metric] = {"mean": mean, "std": std, "z": mean / std if std else float("nan"), "diffs": diffs}
