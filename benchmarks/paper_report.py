@@ -332,6 +332,7 @@ def _markdown(report: dict[str, Any]) -> str:
         "the cost and peer sections are measured interleaved in one process).",
         "",
     ]
+    lines += [f"Issue 22 re-ran, in its own checkout: `{report['slots_command']}`.", ""]
     if report.get("carried_over"):
         lines += [f"Carried over unchanged from the previous reports/paper_repro.json (their runs were not in this "
                   f"checkout's cache; they come from the same command at an earlier commit): "
