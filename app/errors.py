@@ -65,6 +65,7 @@ class StoreUnavailable(NotReady):
 
     status, code = 503, "store_unavailable"
 
-    def __init__(self, detail: str, kind: str = "other") -> None:
+    def __init__(self, detail: str, kind: str = "other", address: str | None = None) -> None:
         super().__init__(detail)
         self.kind = kind
+        self.address = address  # for logs and the operator's CLI; never sent to clients

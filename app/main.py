@@ -12,54 +12,58 @@ import prometheus_client
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.feedback.log import EventLog, Sink
+from app.feedback.segments import SegmentSink, recover_orphans
+from app.feedback.stream import RedisStreamSink
 from app.http.front import HotPath
 from app.http.middleware import MetricsMiddleware
+from app.http.openapi import install_openapi
 from app.http.responses import install_handlers
 from app.http.routes import router
-from app.metrics import Metrics
-from app.scoring.model import ScoringModel
-from app.settings import Settings
+from app.metrics import Metrics, multiprocess_dir
+from app.settings import Settings, unknown_variables
 from app.state import ServerState
+from app.versions.activation import Activation
+from app.versions.directory import DirectorySource
+from app.versions.redis_source import RedisSource
+from contract.logs import configure as configure_logs
 
 log = logging.getLogger("app")
 
 
-async def load_model(state: ServerState) -> bool:
-    """Load, warm up and install the configured model; on failure record why and return False."""
+def event_log_for(settings: Settings, metrics: Metrics) -> EventLog | None:
+    """The impression log the settings ask for (CTR_IMPRESSION_LOG), or None."""
+    if settings.impression_log == "off":
+        return None
+    sink: Sink
+    if settings.impression_log == "redis":
+        sink = RedisStreamSink(settings, settings.redis_model or settings.model_dir.name,
+                               settings.impression_stream_maxlen)  # fmt: skip
+    else:
+        for path in recover_orphans(settings.impression_dir):
+            log.warning("recovered %s, left open by a process that died", path)
+        sink = SegmentSink(settings.impression_dir, settings.impression_rotate_seconds)
+    return EventLog(sink, metrics, settings.impression_queue_rows, settings.impression_sample)
+
+
+def activation_for(state: ServerState) -> Activation:
+    """The one activation path, fed by the configured store's source of versions."""
+    settings, metrics = state.settings, state.metrics
+    if settings.store == "redis":
+        fallback = settings.redis_fallback_dir
+        return Activation(state, RedisSource(settings, metrics),
+                          DirectorySource(settings, metrics, fallback) if fallback is not None else None)  # fmt: skip
+    return Activation(state, DirectorySource(settings, metrics, pinned=settings.model_version))
+
+
+async def _flush_metrics(metrics: Metrics, seconds: float) -> None:
+    """Several workers: write this worker's cheap metrics to its files now and then (app.counting)."""
     try:
-        model = await asyncio.to_thread(ScoringModel.load, state.settings, metrics=state.metrics)
-        await model.warm_up()
-    except Exception as exc:  # any failure leaves the server up and not ready, with the reason
-        state.not_ready_reason = f"{type(exc).__name__}: {exc}"
-        state.metrics.model_load_failures.inc()
-        log.error("model not loaded: %s", state.not_ready_reason)
-        return False
-    state.model = model
-    state.not_ready_reason = ""
-    state.metrics.set_model(model.name, model.version)
-    return True
-
-
-async def _keep_trying(state: ServerState) -> None:
-    while True:
-        await asyncio.sleep(state.settings.load_retry_seconds)
-        if await load_model(state):
-            return
-
-
-@asynccontextmanager
-async def _serving_from_redis(state: ServerState) -> AsyncIterator[None]:
-    """CTR_STORE=redis: the activation watcher loads, swaps and retries (docs/redis.md)."""
-    from app.versions.activation import RedisActivation
-
-    activation = RedisActivation(state)
-    await activation.start()
-    try:
-        yield
+        while True:
+            await asyncio.sleep(seconds)
+            metrics.cheap.flush()
     finally:
-        await activation.close()
-        if state.model is not None:
-            await state.model.close()
+        metrics.cheap.flush()  # the last values of a worker that stops
 
 
 class ScoringApp(FastAPI):
@@ -80,28 +84,37 @@ class ScoringApp(FastAPI):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    configure_logs(settings.log_level, settings.log_format)
+    for warning in unknown_variables():
+        log.warning(warning)
     prometheus_client.disable_created_metrics()  # *_created series double the exposition for no use here
+    if settings.workers > 1 and multiprocess_dir() is None:
+        # Each worker would answer /metrics with its own counts only: refuse rather than mislead.
+        raise RuntimeError(
+            "CTR_WORKERS > 1 needs PROMETHEUS_MULTIPROC_DIR so /metrics covers every worker: start the server "
+            "with `ctr serve`, which sets it up"
+        )
     state = ServerState(settings=settings, metrics=Metrics())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.store == "redis":
-            async with _serving_from_redis(state):
-                yield
-            return
-        loader = None
-        if not await load_model(state):
-            loader = asyncio.create_task(_keep_trying(state))
+        flusher = None
+        if state.metrics.multiprocess:
+            flusher = asyncio.create_task(_flush_metrics(state.metrics, settings.metrics_flush_seconds))
+        activation = activation_for(state)
+        await activation.start()  # ready or not: a server without a model answers /readyz 503 and keeps checking
+        state.events = event_log_for(settings, state.metrics)
         tune_gc(settings.gc_gen0_threshold)
         try:
             yield
         finally:
-            if loader is not None:
-                loader.cancel()
+            if state.events is not None:  # stopped first: what is queued is written before the process ends
+                await asyncio.to_thread(state.events.close)
+            await activation.close()
+            if flusher is not None:
+                flusher.cancel()
                 with suppress(asyncio.CancelledError):
-                    await loader
-            if state.model is not None:
-                await state.model.close()
+                    await flusher
 
     app = ScoringApp(
         title="CTR scoring (factorization machine)",
@@ -113,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ctr = state
     app.include_router(router)
     install_handlers(app, state.metrics)
+    install_openapi(app, state)
     endpoints = frozenset(route.path for route in router.routes if hasattr(route, "path"))
     fastapi_app = super(ScoringApp, app).__call__
     inner: ASGIApp = HotPath(fastapi_app, state) if settings.hot_path else fastapi_app

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -10,6 +12,11 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contract.toml_keys import did_you_mean
+
+PREFIX = "CTR_"
+# CTR_* variables read by something other than the settings: the CLI's server URL, the data cache, the venv.
+OTHER_VARIABLES = frozenset({"CTR_URL", "CTR_CACHE_DIR", "CTR_VENV"})
 # Model names become part of Redis keys and SCAN patterns: no glob characters, braces or colons.
 REDIS_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
@@ -17,7 +24,8 @@ REDIS_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 class Settings(BaseSettings):
     """Built once by ``create_app`` (or the CLI) and passed down; never a module-level singleton."""
 
-    model_config = SettingsConfigDict(env_prefix="CTR_", frozen=True, extra="ignore")
+    # extra="ignore": unknown CTR_* variables do not stop the server, but unknown_variables() names them.
+    model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True, extra="ignore")
 
     model_dir: Path = Field(Path("models/ml100k"), description="model directory (or one version directory)")
     model_version: str | None = Field(None, description="pin a version; default: ACTIVE, else the newest")
@@ -55,7 +63,35 @@ class Settings(BaseSettings):
         200, ge=0, description="longest a request waits for others to join its run (with CTR_MICROBATCH_MAX_ROWS)"
     )
     ort_intra_threads: int = Field(1, ge=0, description="onnxruntime intra-op threads (0 = its default)")
-    load_retry_seconds: float = Field(5.0, gt=0, description="retry interval while no model could be loaded")
+    model_poll_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="how often an in-process server re-reads ACTIVE (a new version is swapped in), "
+        "and retries while nothing could be loaded",
+    )
+    drain_seconds: float = Field(
+        5.0, ge=0, description="after a swap, the old version is closed this much later (its requests finish)"
+    )
+
+    # -- the impression log and feedback (app/feedback); docs/feedback.md --------------------------
+    impression_log: Literal["off", "file", "redis"] = Field(
+        "off", description="log every scored row (and /v1/feedback) to daily files, or to a Redis stream"
+    )
+    impression_dir: Path = Field(Path("logs"), description="where the file log's date=YYYY-MM-DD/ segments go")
+    impression_sample: float = Field(1.0, gt=0, le=1, description="share of scored rows logged (feedback: all)")
+    impression_queue_rows: int = Field(
+        100_000, ge=1, description="rows the log may queue; beyond, rows are dropped and counted, never waited for"
+    )
+    impression_rotate_seconds: float = Field(300.0, gt=0, description="a log segment becomes visible this often")
+    impression_stream_maxlen: int = Field(1_000_000, ge=1, description="Redis stream entries kept (approximate)")
+
+    shadow_fraction: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="share of /v1/score requests also scored by the shadow version, after the "
+        "response is sent (only when `ctr models shadow` named one)",
+    )
 
     # -- Redis store (CTR_STORE=redis); docs/redis.md ----------------------------------------------
     redis_url: str = Field(
@@ -86,10 +122,28 @@ class Settings(BaseSettings):
         None, description="artifact served in-process while Redis cannot be read at start-up"
     )
 
+    # -- observability (issue 18); docs/observability.md ---------------------------------------------
+    served_metrics: bool = Field(
+        True,
+        description="per-request served-probability histogram (per model version) and per-field OOV counts; "
+        "vectorised, measured on/off in reports/serving_bench",
+    )
+    metrics_dir: Path | None = Field(
+        None,
+        description="with CTR_WORKERS > 1: where the workers' metric files live (prometheus_client multiprocess "
+        "mode); `ctr serve` empties it of *.db files at start-up; default: a new temporary directory",
+    )
+    metrics_flush_seconds: float = Field(
+        1.0, gt=0, le=60, description="with several workers: how often a worker writes its metrics to its files"
+    )
+
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1)
-    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field("info", description="log level")
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="json lines, readable text, or auto: text on a terminal, else json (contract/logs.py)"
+    )
 
     @field_validator("redis_url")
     @classmethod
@@ -120,3 +174,15 @@ class Settings(BaseSettings):
         """``host:port`` of the Redis URL, safe to log."""
         parts = urlsplit(self.redis_url)
         return f"{parts.hostname}:{parts.port or 6379}"
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One warning per ``CTR_*`` variable that nothing reads (a typo'd setting is otherwise silently ignored),
+    naming the closest known variable."""
+    environ = os.environ if environ is None else environ
+    known = {PREFIX + name.upper() for name in Settings.model_fields} | OTHER_VARIABLES
+    return [
+        f"{name} is not a setting of this server and is ignored{did_you_mean(name, known)}"
+        for name in sorted(environ)
+        if name.startswith(PREFIX) and name not in known
+    ]

@@ -29,10 +29,10 @@ from benchmarks.paper_repro import (
     tune_jobs,
     tuned,
 )
+from contract.metrics import auc
 from training.experiments.datasets import load
 from training.experiments.jobs import METHODS, load_result
 from training.experiments.mechanism import bin_labels
-from training.metrics import auc
 
 LABELS = {"fm": "FM", "copyfm": "CopyFM", "mixfm": "MixFM", "smfm": "SMFM"}
 COMMAND = (

@@ -3,7 +3,8 @@
 ::
 
     models/<name>/
-        ACTIVE                      # text file: the version servers load by default
+        ACTIVE                      # text file: the version servers load by default (and watch)
+        HISTORY.jsonl               # one line per activation: at, version, previous, by, reason
         <version>/
             manifest.json           # version, created_at, dataset, split, metrics, feature layout, sha256s
             model.onnx              # scorer: (rows[B,M,K+1], values[B,M]) -> probability[B], logit[B]
@@ -37,6 +38,8 @@ from contract.encoding import FeatureEncoder
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 ACTIVE = "ACTIVE"
+HISTORY = "HISTORY.jsonl"
+SHADOW = "SHADOW"  # text file: a version scored beside the active one, for comparison (ctr models shadow)
 ONNX_FILE = "model.onnx"
 LINEAR_FILE = "linear.npy"
 EMBEDDING_FILE = "embedding.npy"
@@ -46,8 +49,18 @@ ONNX_INPUTS = ("rows", "values")
 ONNX_OUTPUTS = ("probability", "logit")
 
 
+REASONS = ("missing", "incomplete", "corrupt", "incompatible")
+
+
 class ArtifactError(RuntimeError):
-    """An artifact is missing, incomplete, or does not match its manifest."""
+    """An artifact is missing, incomplete, or does not match its manifest.
+
+    ``reason`` is one of :data:`REASONS`, the same words a server uses when it refuses a version.
+    """
+
+    def __init__(self, message: str, reason: str = "corrupt") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -151,14 +164,27 @@ def write_artifact(
     return final
 
 
-def set_active(model_dir: str | Path, version: str) -> None:
-    """Atomically point ``model_dir/ACTIVE`` at a complete version."""
+def set_active(model_dir: str | Path, version: str, by: str = "train", reason: str = "") -> str | None:
+    """Atomically point ``model_dir/ACTIVE`` at a complete version; returns the version it replaced.
+
+    Every activation is appended to ``HISTORY.jsonl`` (``contract.registry`` reads it, e.g. for a
+    rollback) after the pointer moved: the pointer is the truth, the history its log.
+    """
     model_dir = Path(model_dir)
     if not (model_dir / version / MANIFEST).is_file():
-        raise ArtifactError(f"{model_dir / version} is not a complete version")
+        raise ArtifactError(f"{model_dir / version} is not a complete version", "missing")
+    active = model_dir / ACTIVE
+    previous = active.read_text().strip() or None if active.is_file() else None
     tmp = model_dir / f".{ACTIVE}.{secrets.token_hex(4)}"
     _write_synced(tmp, f"{version}\n".encode())
-    os.replace(tmp, model_dir / ACTIVE)
+    os.replace(tmp, active)
+    line = {"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "version": version, "previous": previous,
+            "by": by, "reason": reason}  # fmt: skip
+    with (model_dir / HISTORY).open("ab") as fh:
+        fh.write(json.dumps(line).encode() + b"\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return previous
 
 
 def resolve_artifact(path: str | Path, version: str | None = None) -> Path:
@@ -171,16 +197,17 @@ def resolve_artifact(path: str | Path, version: str | None = None) -> Path:
     if (path / MANIFEST).is_file() and version is None:
         return path
     if not path.is_dir():
-        raise ArtifactError(f"model directory {path} does not exist (train one with `ctr train`)")
+        raise ArtifactError(f"model directory {path} does not exist (train one with `ctr train`)", "missing")
     if version is None and (path / ACTIVE).is_file():
         version = (path / ACTIVE).read_text().strip()
     if version is not None:
         if not (path / version / MANIFEST).is_file():
-            raise ArtifactError(f"version {version!r} not found or incomplete under {path}")
+            reason = "incomplete" if (path / version).is_dir() else "missing"
+            raise ArtifactError(f"version {version!r} not found or incomplete under {path}", reason)
         return path / version
     versions = sorted(p for p in path.iterdir() if (p / MANIFEST).is_file() and not p.name.startswith("."))
     if not versions:
-        raise ArtifactError(f"no complete model version under {path} (train one with `ctr train`)")
+        raise ArtifactError(f"no complete model version under {path} (train one with `ctr train`)", "missing")
     return versions[-1]
 
 
@@ -192,19 +219,24 @@ def load_artifact(path: str | Path, version: str | None = None, verify: bool = T
     except (OSError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"{version_dir / MANIFEST}: unreadable manifest ({exc})") from exc
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise ArtifactError(f"{version_dir}: unsupported format_version {manifest.get('format_version')!r}")
+        raise ArtifactError(
+            f"{version_dir}: unsupported format_version {manifest.get('format_version')!r}", "incompatible"
+        )
     if verify:
         for file_name, expected in manifest["files"].items():
             file = version_dir / file_name
             if not file.is_file():
-                raise ArtifactError(f"{file} is missing")
+                raise ArtifactError(f"{file} is missing", "incomplete")
             if _sha256(file) != expected:
                 raise ArtifactError(f"{file} does not match the sha256 in its manifest")
-    vocab = json.loads((version_dir / VOCAB_FILE).read_text())
-    encoder = FeatureEncoder.from_layout(manifest["features"], vocab)
-    linear = np.load(version_dir / LINEAR_FILE, allow_pickle=False)
-    embedding = np.load(version_dir / EMBEDDING_FILE, allow_pickle=False)
-    table = np.ascontiguousarray(np.concatenate([linear[:, None], embedding], axis=1), dtype=np.float32)
+    try:  # unverified (verify=False) or hand-edited files must still fail as an ArtifactError
+        vocab = json.loads((version_dir / VOCAB_FILE).read_text())
+        encoder = FeatureEncoder.from_layout(manifest["features"], vocab)
+        linear = np.load(version_dir / LINEAR_FILE, allow_pickle=False)
+        embedding = np.load(version_dir / EMBEDDING_FILE, allow_pickle=False)
+        table = np.ascontiguousarray(np.concatenate([linear[:, None], embedding], axis=1), dtype=np.float32)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"{version_dir}: unreadable tables or layout ({exc})") from exc
     if table.shape[0] != encoder.num_features:
         raise ArtifactError(f"{version_dir}: tables have {table.shape[0]} rows, layout {encoder.num_features}")
     return Artifact(

@@ -38,7 +38,7 @@ def test_help_explains_every_command():
     ("args", "message"),
     [
         (("train", "--dataset", "nope.toml"), "schema file not found"),
-        (("train", "--dataset", "tests/fixtures/tiny.toml"), "needs --data"),
+        (("train", "--dataset", "tests/fixtures/tiny.toml"), "needs a data path"),
         (("train", "--dataset", "tests/fixtures/tiny.toml", "--data", "tests/fixtures/tiny.csv", "--lr", "-1"),
          "invalid training setting lr=-1.0"),
         (("score", "--record", "{}", "--url", "http://127.0.0.1:9"), "cannot reach"),
@@ -88,3 +88,60 @@ def test_train_then_serve_then_score_with_real_processes(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+# -- what a first-time user hit (issue 16.10) ------------------------------------------------------
+def test_help_shows_a_default_once_and_never_for_a_flag():
+    for command in ("train", "publish", "serve", "score", "rank"):
+        text = " ".join(ctr(command, "--help").stdout.split())  # argparse wraps lines
+        assert "(default: None)" not in text and "(default: True)" not in text and "(default: False)" not in text
+    publish = " ".join(ctr("publish", "--help").stdout.split())
+    assert "--no-activate publish without activating --chunk" in publish
+    assert "--keep KEEP newest versions kept (>= 2; the active one always) (default: 3)" in publish
+    assert "(default: from --config) (default:" not in " ".join(ctr("train", "--help").stdout.split())
+
+
+def test_version():
+    result = ctr("--version")
+    assert result.returncode == 0 and result.stdout.startswith("ctr 0.")
+
+
+def test_a_closed_pipe_is_not_a_traceback():
+    command = [sys.executable, "-m", "cli", "dataset", "inspect", "tests/fixtures/tiny.toml", "tests/fixtures/tiny.csv",
+               "--quiet", "--rows", "50"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # like `| head` that has read enough
+    _, err = process.communicate(timeout=120)
+    assert b"Traceback" not in err and b"BrokenPipeError" not in err, err.decode()
+    assert process.returncode == 141
+
+
+def test_no_progress_bar_frames_when_stderr_is_not_a_terminal(tmp_path):
+    lines = (ROOT / "tests/fixtures/tiny.csv").read_text().splitlines()
+    lines[500] += ",extra"  # the count pass reads 500 rows with its bar up, then fails
+    (tmp_path / "bad.csv").write_text("\n".join(lines) + "\n")
+    result = ctr("dataset", "inspect", "tests/fixtures/tiny.toml", str(tmp_path / "bad.csv"))
+    assert result.returncode == 2
+    assert "\r" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("ctr dataset inspect: error: ")
+
+
+def test_an_empty_file_says_so(tmp_path):
+    (tmp_path / "empty.csv").write_text("ts,user,item,device,price,tags,clicked\n")
+    result = ctr("dataset", "inspect", "tests/fixtures/tiny.toml", str(tmp_path / "empty.csv"))
+    assert result.returncode == 2
+    assert "empty.csv: no rows (the data is empty)" in result.stderr and "{}" not in result.stderr
+
+
+def test_a_typo_in_a_schema_key_suggests_the_key(tmp_path):
+    schema = (ROOT / "tests/fixtures/tiny.toml").read_text().replace("min_count = 2", "min_cout = 2")
+    (tmp_path / "typo.toml").write_text(schema)
+    result = ctr("dataset", "inspect", str(tmp_path / "typo.toml"), "tests/fixtures/tiny.csv")
+    assert result.returncode == 2
+    assert "fields[2].min_cout: unknown key (did you mean 'min_count'?)" in result.stderr
+
+
+def test_the_score_table_shows_lists_as_lists():
+    from app.cli.tables import short
+
+    assert short(["Action", "Adventure"]) == "[Action, Adventure]"

@@ -32,7 +32,6 @@ def register(commands: Any) -> None:
             "values, the vocabulary kept (min_count), the share of validation rows missing it and the share of "
             "its validation values that are out of vocabulary, and a few validation rows as raw -> encoded."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("schema", help="dataset schema (TOML)")
     p.add_argument("data", nargs="*", help=DATA_HELP)
@@ -46,15 +45,15 @@ def register(commands: Any) -> None:
 
 def add_split_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--split", choices=["time", "random", "given"], default=None, help="split method; None = the schema's"
+        "--split", choices=["time", "random", "given"], default=None, help="split method; default: the schema's"
     )
-    p.add_argument("--split-seed", type=int, default=None, help="seed of the random split; None = the schema's")
+    p.add_argument("--split-seed", type=int, default=None, help="seed of the random split; default: the schema's")
     p.add_argument(
         "--split-sizes",
         type=split_sizes,
         default=None,
         metavar="TRAIN,VALID,TEST",
-        help="fractions of the random or time split, e.g. 0.8,0.1,0.1; None = the schema's",
+        help="fractions of the random or time split, e.g. 0.8,0.1,0.1; default: the schema's",
     )
 
 

@@ -15,11 +15,11 @@ import numpy as np
 import torch
 
 from contract.encoding import FeatureEncoder
+from contract.metrics import auc, calibration, log_loss
 from contract.schema import DatasetSchema, load_schema
 from training.config import TrainConfig
 from training.data import Split, encode_rows, fit_encoder, read_dataset, split_spec
 from training.data.dataset import DataArg
-from training.metrics import auc, calibration, log_loss
 from training.tensors import Tensors
 from training.train import TrainResult, predict, train
 

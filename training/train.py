@@ -7,6 +7,7 @@ cap throughput far below the model's cost, see shared/perf-notes.md).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -19,12 +20,13 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from contract.metrics import auc, log_loss
 from training.augment import epoch_data
 from training.config import TrainConfig
-from training.metrics import auc, log_loss
 from training.model import FactorizationMachine, fm_logit_and_penalty
 from training.tensors import Tensors
 
+logger = logging.getLogger("training")
 SPARSE_ABOVE = 100_000  # vocabulary rows above which sparse gradients + SparseAdam win
 # Where an epoch's time goes, in order; each is logged per epoch as "<phase>_seconds" (docs/training_perf.md).
 PHASES = ("mix", "saliency", "shuffle", "batch", "forward", "backward", "step", "metric", "eval")
@@ -80,7 +82,7 @@ def train(
     best_validation: dict[str, float] = {}
     history: list[dict[str, Any]] = []
     log = log_path.open("w") if log_path else None
-    bar = tqdm(range(1, config.epochs + 1), desc="epochs", unit="epoch", disable=not progress, leave=True)
+    bar = tqdm(range(1, config.epochs + 1), desc="epochs", unit="epoch", disable=None if progress else True, leave=True)
     try:
         for epoch in bar:
             phases: dict[str, float] = {}
@@ -122,6 +124,10 @@ def train(
             if on_epoch:
                 on_epoch(record)
             bar.set_postfix(loss=f"{loss:.4f}", val_auc=f"{metrics['auc']:.4f}", best=best_epoch)
+            if progress and bar.disable:  # no terminal for a bar (a log file, a CronJob): one log line per epoch
+                fields = {"epoch": epoch, "val_auc": metrics["auc"], "train_loss": loss}
+                logger.info("epoch %d: loss %.4f, validation AUC %.4f (best epoch %d)", epoch, loss, metrics["auc"],
+                            best_epoch, extra=fields)  # fmt: skip
             if stale >= config.patience and epoch >= config.min_epochs:
                 break
     finally:

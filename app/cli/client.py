@@ -25,7 +25,6 @@ def register(commands: Any) -> None:
         "score",
         help="send records to a running server and print their probabilities",
         description="POST records to /v1/score and print a table (or the raw JSON with --json).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     source = score.add_mutually_exclusive_group(required=True)
     source.add_argument("--file", help="JSON file: {'records': [...]} or a list of records; '-' for stdin")
@@ -45,7 +44,6 @@ def register(commands: Any) -> None:
         "the model's schema (GET /v1/model, 'side').",
         epilog='example: ctr rank --context \'{"user_id": 196, "age": 49}\' '
         '--candidates \'[{"item_id": 242}, {"item_id": 51}]\' --top-k 1 --explain',
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     rank.add_argument("--file", help="JSON file with {'context': {...}, 'candidates': [...]}; '-' for stdin")
     rank.add_argument("--context", help="the context as a JSON object (overrides the file's)")

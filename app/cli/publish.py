@@ -16,7 +16,6 @@ def register(commands: Any) -> None:
         "model's active pointer and notify the servers; versions older than the newest --keep are deleted "
         "(never the active one). Re-running a failed or finished publish is safe. Connection settings come "
         "from CTR_REDIS_* (CTR_REDIS_PASSWORD, CTR_REDIS_USERNAME, CTR_REDIS_TLS_*); see docs/redis.md.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     publish.add_argument("artifact", help="a version directory, or a model directory (its ACTIVE, else newest)")
     publish.add_argument("--version", default=None, help="version to publish from a model directory")
@@ -63,6 +62,8 @@ def run_publish(args: argparse.Namespace) -> int:
         result = asyncio.run(go())
     except (StoreUnavailable, PublishError, ValueError) as exc:
         detail = getattr(exc, "detail", None) or str(exc)
+        if isinstance(exc, StoreUnavailable):
+            detail += f" (Redis at {settings.redis_address})"
         cause = f" ({exc.__cause__})" if isinstance(exc, StoreUnavailable) and exc.__cause__ else ""
         print(f"ctr publish: error: {detail}{cause}", file=sys.stderr)
         return 2

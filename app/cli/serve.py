@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 
@@ -13,7 +15,6 @@ def register(commands: Any) -> None:
         help="serve the active model over HTTP",
         description="Run the scoring server (uvicorn + uvloop + httptools). Every option is also a CTR_* "
         "environment variable (e.g. CTR_MODEL_DIR); see app/settings.py.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     serve.add_argument("--model-dir", default=None, help="model directory or version directory [CTR_MODEL_DIR]")
     serve.add_argument("--version", default=None, help="pin a model version [CTR_MODEL_VERSION]")
@@ -27,6 +28,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.settings import Settings
+    from contract.logs import configure as configure_logs
 
     overrides = {"MODEL_DIR": args.model_dir, "MODEL_VERSION": args.version, "HOST": args.host,
                  "PORT": args.port, "WORKERS": args.workers}  # fmt: skip
@@ -34,6 +36,9 @@ def run_serve(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[f"CTR_{key}"] = str(value)  # workers are separate processes: pass settings by env
     settings = Settings()
+    configure_logs(settings.log_level, settings.log_format)  # the supervisor's lines too (workers configure their own)
+    if settings.workers > 1:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prepare_metrics_dir(settings.metrics_dir))
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -44,5 +49,21 @@ def run_serve(args: argparse.Namespace) -> int:
         http="httptools",
         log_level=settings.log_level,
         access_log=False,
+        log_config=None,  # contract/logs.py formats every line, uvicorn's included
     )
     return 0
+
+
+def prepare_metrics_dir(directory: Path | None) -> Path:
+    """The workers' metrics directory, emptied of a previous run's files (prometheus_client multiprocess mode).
+
+    Several workers share their counts through files in this directory (``app.metrics``). Files
+    left by an earlier server would be summed in, so the launcher removes them before any worker
+    starts; only ``*.db`` files are removed, never the directory or anything else in it.
+    """
+    if directory is None:
+        return Path(tempfile.mkdtemp(prefix="ctr-metrics-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    return directory

@@ -8,7 +8,8 @@ RULE = "-" * 62
 
 
 def short(value: Any, width: int = 24) -> str:
-    text = "|".join(map(str, value)) if isinstance(value, list) else str(value)
+    # A list as a list: joining it with some separator would claim a spelling the schema may not use.
+    text = "[" + ", ".join(map(str, value)) + "]" if isinstance(value, list) else str(value)
     return text if len(text) <= width else text[: width - 3] + "..."
 
 

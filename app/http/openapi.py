@@ -1,54 +1,257 @@
-"""What the OpenAPI schema (``/docs``) says about the request bodies and error answers."""
+"""What the OpenAPI schema (``/openapi.json``, ``/docs``) says: bodies, answers and examples of the loaded model.
+
+The request bodies name the loaded model's fields (their JSON types, which are required, which side
+of a ranking request they belong to) and the examples are built from its schema and vocabulary, so
+a server of any dataset documents a body it accepts. The schema is rebuilt when the served version
+changes; before a model is loaded it describes the envelope only.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from app.state import ServerState
+from contract.encoding import FeatureEncoder
+from contract.field import FieldEncoder
+
 JSON = "application/json"
 
-SCORE_BODY_SCHEMA: dict[str, Any] = {
+_ERROR_BODY = {
     "type": "object",
+    "required": ["error", "detail", "field"],
     "properties": {
-        "records": {
-            "type": "array",
-            "items": {"type": "object", "additionalProperties": True},
-            "description": "rows keyed by raw field name; see GET /v1/model for the fields",
-        },
-        "columns": {
-            "type": "object",
-            "additionalProperties": {"type": "array"},
-            "description": "the same rows column-wise: {field: [value per row]}",
-        },
-        "report_oov": {"type": "boolean", "default": False, "description": "list fields scored as unseen"},
-        "explain": {"type": "boolean", "default": False, "description": "add each score's exact parts"},
-    },
-    "example": {"records": [{"user_id": 196, "item_id": 242, "age": 49, "gender": "M", "genres": ["Comedy"]}]},
-}
-RANK_BODY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["candidates"],
-    "properties": {
-        "context": {"type": "object", "description": "the context-side fields (GET /v1/model: side = context)"},
-        "candidates": {
-            "type": "array",
-            "items": {"type": "object"},
-            "description": "candidate-side fields, one object per candidate (at most CTR_MAX_CANDIDATES)",
-        },
-        "top_k": {"type": "integer", "minimum": 1, "description": "also return the indices of the best k"},
-        "explain": {"type": "boolean", "default": False, "description": "add each score's exact parts"},
-    },
-    "example": {
-        "context": {"user_id": 196, "age": 49, "gender": "M", "occupation": "writer", "zip_code": "55105"},
-        "candidates": [{"item_id": 242, "release_year": 1997, "genres": ["Comedy"]}, {"item_id": 51}],
-        "top_k": 1,
+        "error": {"type": "string", "description": "a stable code, e.g. invalid_request"},
+        "detail": {"type": "string", "description": "what is wrong, for a person"},
+        "field": {"type": ["string", "null"], "description": "the request key at fault, or null"},
     },
 }
+
+
+def _error(description: str, code: str, field: str | None = None) -> dict[str, Any]:
+    example = {"error": code, "detail": "...", "field": field}
+    return {"description": description, "content": {JSON: {"schema": _ERROR_BODY, "example": example}}}
+
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"description": text, "content": {JSON: {"example": {"error": err, "detail": "...", "field": "age"}}}}
-    for code, text, err in (
-        (400, "malformed JSON", "malformed_json"),
-        (413, "body too large", "payload_too_large"),
-        (422, "invalid request (the field is named)", "invalid_request"),
-        (503, "no model loaded yet", "not_ready"),
-    )
+    400: _error("the body is not JSON", "malformed_json"),
+    413: _error("the body is larger than CTR_MAX_BODY_BYTES", "payload_too_large"),
+    422: _error(
+        "invalid request: wrong shape or type, unknown or missing field, over CTR_MAX_RECORDS / CTR_MAX_CANDIDATES",
+        "invalid_request",
+        "user_id",
+    ),
+    503: _error("no model is loaded (yet), or the embedding store is unavailable", "not_ready"),
 }
+NOT_READY = {503: ERROR_RESPONSES[503]}
+FEEDBACK_ERRORS: dict[int | str, dict[str, Any]] = {
+    **{code: ERROR_RESPONSES[code] for code in (400, 413, 422)},
+    404: _error("feedback is not collected on this server (CTR_IMPRESSION_LOG=off)", "not_found"),
+    503: _error("the log's queue is full: retry shortly", "not_ready"),
+}
+FEEDBACK_RESPONSE = {
+    "type": "object",
+    "required": ["accepted", "request_id"],
+    "properties": {"accepted": {"type": "integer"}, "request_id": {"type": "string"}},
+}
+_EVENT = {
+    "type": "object",
+    "required": ["request_id", "row", "clicked"],
+    "additionalProperties": False,
+    "properties": {
+        "request_id": {"type": "string", "minLength": 1, "maxLength": 128, "description": "of the scored request"},
+        "row": {"type": "integer", "minimum": 0, "description": "the row's index in that request"},
+        "clicked": {"type": "boolean"},
+        "ts": {"type": "number", "exclusiveMinimum": 0, "description": "epoch seconds; default: when it arrives"},
+    },
+}
+FEEDBACK_BODY = {
+    "oneOf": [
+        _EVENT,
+        {
+            "type": "object",
+            "required": ["events"],
+            "additionalProperties": False,
+            "properties": {"events": {"type": "array", "items": _EVENT, "minItems": 1}},
+        },
+    ],
+    "example": {"request_id": "7dd838ed0c991fbb9782bbead85b07c2", "row": 0, "clicked": True},
+}
+
+_EXPLANATION = {
+    "type": "object",
+    "description": "the logit as exact parts: bias + per-field linear parts + field-pair interactions",
+    "properties": {
+        "index": {"type": "integer"},
+        "logit": {"type": "number"},
+        "probability": {"type": "number"},
+        "bias": {"type": "number"},
+        "linear": {"type": "object", "additionalProperties": {"type": "number"}},
+        "pairs": {"type": "array", "items": {"type": "object"}},
+        "top_pairs": {"type": "array", "items": {"type": "object"}},
+    },
+}
+_SCORED = {
+    "model_version": {"type": "string", "description": "the version that scored every row of this answer"},
+    "request_id": {"type": "string", "description": "x-request-id, or a fresh one"},
+    "probabilities": {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}},
+    "explanations": {"type": "array", "items": _EXPLANATION, "description": "with explain = true"},
+}
+SCORE_RESPONSE = {
+    "type": "object",
+    "required": ["model_version", "request_id", "probabilities"],
+    "properties": {
+        **_SCORED,
+        "oov_fields": {
+            "type": "array",
+            "items": {"type": "array", "items": {"type": "string"}},
+            "description": "with report_oov = true: per row, the fields scored as unseen",
+        },
+    },
+}
+RANK_RESPONSE = {
+    "type": "object",
+    "required": ["model_version", "request_id", "probabilities"],
+    "properties": {
+        **_SCORED,
+        "top_indices": {"type": "array", "items": {"type": "integer"}, "description": "with top_k: best first"},
+    },
+}
+MODEL_RESPONSE = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "version": {"type": "string"},
+        "created_at": {"type": ["string", "null"]},
+        "fields": {"type": "array", "items": {"type": "object"}},
+        "limits": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "metrics": {"type": ["object", "null"]},
+    },
+}
+STATUS_RESPONSE = {"type": "object", "properties": {"status": {"type": "string"}}}
+READY_RESPONSE = {
+    "type": "object",
+    "properties": {"status": {"type": "string", "enum": ["ready"]}, "model_version": {"type": "string"}},
+}
+
+
+def ok(description: str, schema: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    return {200: {"description": description, "content": {JSON: {"schema": schema}}}}
+
+
+def score_body(encoder: FeatureEncoder | None, max_records: int) -> dict[str, Any]:
+    """The /v1/score body: ``records`` or ``columns`` of the model's fields."""
+    record = _record_schema(encoder.fields if encoder else (), only_side=None)
+    schema: dict[str, Any] = {
+        "type": "object",
+        "description": "give records or columns; GET /v1/model lists the fields",
+        "properties": {
+            "records": {"type": "array", "items": record, "minItems": 1, "maxItems": max_records},
+            "columns": {
+                "type": "object",
+                "additionalProperties": {"type": "array"},
+                "description": "the same rows column-wise: {field: [value per row]}",
+            },
+            "report_oov": {"type": "boolean", "default": False, "description": "list fields scored as unseen"},
+            "explain": {"type": "boolean", "default": False, "description": "add each score's exact parts"},
+        },
+    }
+    if encoder is not None:
+        schema["example"] = {"records": [_example(encoder.fields, None)]}
+    return schema
+
+
+def rank_body(encoder: FeatureEncoder | None, max_candidates: int) -> dict[str, Any]:
+    """The /v1/rank body: one context and a list of candidates, each with the fields of its side."""
+    fields = encoder.fields if encoder else ()
+    schema: dict[str, Any] = {
+        "type": "object",
+        "required": ["candidates"],
+        "properties": {
+            "context": _record_schema(fields, only_side="context"),
+            "candidates": {
+                "type": "array",
+                "items": _record_schema(fields, only_side="candidate"),
+                "minItems": 1,
+                "maxItems": max_candidates,
+            },
+            "top_k": {"type": "integer", "minimum": 1, "description": "also return the indices of the best k"},
+            "explain": {"type": "boolean", "default": False, "description": "add each score's exact parts"},
+        },
+    }
+    if encoder is not None:
+        schema["example"] = {
+            "context": _example(fields, "context"),
+            "candidates": [_example(fields, "candidate")],
+            "top_k": 1,
+        }
+    return schema
+
+
+def _record_schema(fields: tuple[FieldEncoder, ...], only_side: str | None) -> dict[str, Any]:
+    chosen = [f for f in fields if only_side is None or f.spec.side == only_side]
+    if not chosen:
+        return {"type": "object", "description": "fields keyed by their request key (GET /v1/model)"}
+    return {
+        "type": "object",
+        "properties": {f.spec.source: _value_schema(f) for f in chosen},
+        "required": sorted({f.spec.source for f in chosen if f.spec.required}),
+        "additionalProperties": False,
+    }
+
+
+def _value_schema(field: FieldEncoder) -> dict[str, Any]:
+    spec = field.spec
+    scalar: dict[str, Any] = {"type": ["integer", "string"]} if spec.dtype == "int" else {"type": ["string", "integer"]}
+    if spec.kind == "numeric":
+        return {"type": ["number", "string", "null"], "description": "a number; bucketised by the model"}
+    if spec.kind == "multi_categorical":
+        if spec.weighting == "given":
+            return {"type": ["object", "array", "string", "null"], "description": "{value: weight, ...}"}
+        separated = f", or one string split on {spec.separator!r}" if spec.separator else ""
+        return {"type": ["array", "string", "null"], "items": scalar, "maxItems": spec.max_length,
+                "description": f"a list of values{separated}"}  # fmt: skip
+    return {**scalar, "description": "missing or null: scored as unseen" if not spec.required else "required"}
+
+
+def _example(fields: tuple[FieldEncoder, ...], side: str | None) -> dict[str, Any]:
+    """A record the model accepts: known values from its vocabulary, numbers inside its buckets."""
+    out: dict[str, Any] = {}
+    for f in fields:
+        if side is not None and f.spec.side != side:
+            continue
+        spec, known = f.spec, f.vocabulary[:2] or ["a", "b"]  # a hashed encoder (Redis) has no vocabulary
+        if spec.kind == "numeric":
+            out[spec.source] = float(f.boundaries[len(f.boundaries) // 2]) if len(f.boundaries) else 1.0
+        elif spec.kind == "multi_categorical":
+            out[spec.source] = {known[0]: 1.0} if spec.weighting == "given" else known[: spec.max_length]
+        else:
+            out[spec.source] = int(known[0]) if spec.dtype == "int" and known[0].lstrip("-").isdigit() else known[0]
+    return out
+
+
+def install_openapi(app: FastAPI, state: ServerState) -> None:
+    """``app.openapi()`` documents the served model's bodies; rebuilt when the served version changes."""
+    built: dict[str | None, dict[str, Any]] = {}
+
+    def openapi() -> dict[str, Any]:
+        model = state.model
+        version = model.version if model is not None else None
+        if version not in built:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            encoder = model.encoder if model is not None else None
+            bodies = {
+                "/v1/score": score_body(encoder, state.settings.max_records),
+                "/v1/rank": rank_body(encoder, state.settings.max_candidates),
+            }
+            bodies["/v1/feedback"] = FEEDBACK_BODY
+            for path, body in bodies.items():
+                operation = schema["paths"][path]["post"]
+                operation["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}
+            built.clear()  # one version at a time: the old one's schema is never served again
+            built[version] = schema
+        return built[version]
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -46,6 +46,8 @@ class ScoringModel:
         self.artifact = artifact  # None when served from Redis: there is no table or vocabulary here
         self.name = str(manifest["name"])
         self.version = str(manifest["version"])
+        self.trained_at = str(manifest.get("created_at") or "")  # ISO 8601, from the artifact's manifest
+        self.field_names = tuple(f.spec.name for f in encoder.fields)  # labels of the per-field OOV counts
         self.bias = float(manifest["model"]["bias"])
         self.embedding_dim = int(manifest["model"]["embedding_dim"])
         self.session = onnx_session(onnx_model, settings.ort_intra_threads)

@@ -102,4 +102,4 @@ def _check_rows(n_rows: int, max_records: int, field: str) -> None:
     if n_rows == 0:
         raise InvalidRequest("must not be empty", field)
     if n_rows > max_records:
-        raise InvalidRequest(f"has {n_rows} records, more than the limit of {max_records}", field)
+        raise InvalidRequest(f"has {n_rows} records, more than the limit of {max_records} (CTR_MAX_RECORDS)", field)

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from app.stores.redis_client import RedisClient, redis_errors
 from app.stores.redis_keys import ModelKeys, VersionKeys, check_name, pack_rows
+from app.stores.registry import activate as activate_version
 from contract.artifact import Artifact, load_artifact
 from contract.hashing import HASH_MASK
 
@@ -135,9 +136,9 @@ async def publish(
             manifest = _manifest(artifact, keys, published, identity, onnx, oov, probe)
             await client.set(keys.manifest, json.dumps(manifest).encode())
             written += len(onnx) + len(oov)
-        if activate:
-            await client.set(model_keys.active, keys.version.encode())
-            await client.publish(model_keys.channel, keys.version.encode())
+    if activate:
+        await activate_version(client, address, model_keys, keys.version, by="publish")
+    with redis_errors(address, f"collecting old versions of {model_keys.model}"):
         collected = await collect_garbage(client, model_keys, keep)
     return PublishResult(
         model=model_keys.model,
@@ -174,7 +175,9 @@ async def _write_rows(client: RedisClient, keys: VersionKeys, published: Publish
     blob = pack_rows(published.rows[order])
     names = keys.features(features[order])
     shard_sorted = shard[order]
-    with tqdm(total=len(features), unit="row", desc=f"publish {keys.version}", disable=not progress) as bar:
+    with tqdm(
+        total=len(features), unit="row", desc=f"publish {keys.version}", disable=None if progress else True
+    ) as bar:
         for start in range(0, len(features), chunk):
             stop = min(start + chunk, len(features))
             pipe = client.pipeline(transaction=False)

@@ -52,7 +52,8 @@ def translate(exc: BaseException, address: str, doing: str, timeout_ms: float | 
         if isinstance(exc, classes):
             if kind == "timeout" and timeout_ms is not None:
                 problem = f"did not answer within {timeout_ms:g} ms"
-            return StoreUnavailable(f"Redis at {address} {problem} while {doing}", kind)
+            # The client sees what failed, never where (addresses stay in the server log and the CLI).
+            return StoreUnavailable(f"Redis {problem} while {doing}", kind, address=address)
     raise TypeError(f"not a Redis error: {type(exc).__name__}")
 
 

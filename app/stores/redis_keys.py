@@ -5,6 +5,8 @@
     ctr:<model>:active                            string: the version replicas serve
     ctr:<model>:versions                          sorted set: published versions, scored by first publish time
     ctr:<model>:activations                       pub/sub channel: carries a version when it is activated
+    ctr:<model>:history                           list: one JSON line per activation, newest first
+    ctr:<model>:shadow                            string: a version scored beside the active one (optional)
     ctr:{<model>:<version>}:manifest              JSON, written last: a version without it is incomplete
     ctr:{<model>:<version>}:onnx                  model.onnx bytes
     ctr:{<model>:<version>}:oov                   (F, K+1) float32 LE: each field's OOV row, in field order
@@ -43,6 +45,8 @@ class ModelKeys:
         self.active = f"ctr:{model}:active".encode()
         self.versions = f"ctr:{model}:versions".encode()
         self.channel = f"ctr:{model}:activations".encode()
+        self.history = f"ctr:{model}:history".encode()
+        self.shadow = f"ctr:{model}:shadow".encode()
 
     def version(self, version: str, shards: int) -> VersionKeys:
         return VersionKeys(self.model, version, shards)

@@ -82,3 +82,17 @@ def test_given_split_files_and_schema_directory(tmp_path):
 def test_a_manifests_copy_of_a_schema_parses_back(path):
     schema = load_schema(path)
     assert parse_schema(schema.to_dict()) == schema
+
+
+def test_extends_starts_from_another_schema(tmp_path):
+
+    base = load_schema("datasets/ml100k.toml")
+    daily = load_schema("datasets/ml100k_daily.toml")
+    assert daily.fields == base.fields and daily.label == base.label and daily.timestamp == base.timestamp
+    assert daily.source == {"format": "parquet"} and base.source == {"reader": "ml100k"}
+    (tmp_path / "loop.toml").write_text('extends = "loop.toml"\n')
+    with pytest.raises(SchemaError, match="extends itself"):
+        load_schema(tmp_path / "loop.toml")
+    (tmp_path / "orphan.toml").write_text('extends = "nope.toml"\n')
+    with pytest.raises(SchemaError, match="schema file not found"):
+        load_schema(tmp_path / "orphan.toml")

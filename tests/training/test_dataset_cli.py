@@ -47,7 +47,8 @@ def test_inspect_given_parts(capsys):
         ([str(TINY_SCHEMA), str(BAD / "missing_column.csv")], "missing column(s) 'price'"),
         ([str(TINY_SCHEMA), GIVEN[0], GIVEN[1]], "a given split needs exactly train=<path> validation=<path> test="),
         ([str(TINY_SCHEMA), str(TINY_DATA), "--split", "given"], "the given split needs one path per part"),
-        ([str(TINY_SCHEMA)], "dataset 'tiny' needs --data <path>"),
+        ([str(TINY_SCHEMA)], "dataset 'tiny' needs a data path (its schema declares format = 'csv'): "
+                             "`ctr train --data <path>`, `ctr dataset inspect <schema> <path>`"),
         ([str(DATASETS / "nope.toml"), str(TINY_DATA)], "schema file not found"),
     ],
 )  # fmt: skip
@@ -124,3 +125,19 @@ def test_an_integer_id_int_refuses_names_file_and_line(capsys, tmp_path, raw):
         assert main(command) == 2
         err = capsys.readouterr().err
         assert f"bad_id.csv, line 6: user: expected an integer id, got {raw!r}" in err, err
+
+
+def test_inspect_refuses_what_train_refuses(capsys, tmp_path):
+    """A required field empty in the training part: train stops on that line, so inspect must too (16.3)."""
+    pytest.importorskip("torch")
+    lines = TINY_DATA.read_text().splitlines()
+    cells = lines[5].split(",")  # line 6: an early row, in the training part of the time split
+    cells[1] = ""  # `user` is required
+    lines[5] = ",".join(cells)
+    data = tmp_path / "no_user.csv"
+    data.write_text("\n".join(lines) + "\n")
+    expected = "no_user.csv, line 6: user: required field is missing"
+    assert main(["dataset", "inspect", str(TINY_SCHEMA), str(data), "--quiet"]) == 2
+    assert expected in capsys.readouterr().err
+    assert main(["train", "--dataset", str(TINY_SCHEMA), "--data", str(data), "--quiet", "--no-export"]) == 2
+    assert expected in capsys.readouterr().err

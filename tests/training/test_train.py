@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -45,15 +46,28 @@ def test_l2_ignores_padding_and_scales_with_the_value():
     torch.testing.assert_close(plain.detach(), loss + 0.1 * penalty / 2)
 
 
-def test_ctr_train_accepts_the_augmentation_flags(tmp_path, capsys):
+def test_ctr_train_applies_the_flags_it_is_given(tmp_path, capsys):
+    """Every flag must reach the trainer: the manifest's config, the epoch log and the tables show it (16.11)."""
     code = main([
         "train", "--dataset", str(TINY_SCHEMA), "--data", str(TINY_DATA), "--augment", "smfm", "--candidates", "2",
         "--mix-alpha", "1.0", "--mix-ratio", "0.5", "--saliency", "abs", "--no-merge", "--epochs", "2", "--dim", "4",
-        "--quiet", "--no-export", "--out", str(tmp_path),
+        "--lr", "0.02", "--batch-size", "64", "--l2", "0.001", "--seed", "7", "--patience", "9", "--quiet",
+        "--out", str(tmp_path), "--name", "flags",
     ])  # fmt: skip
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
-    assert 0 <= summary["test"]["auc"] <= 1
+    version = tmp_path / "flags" / summary["artifact"].rsplit("/", 1)[1]
+    config = json.loads((version / "manifest.json").read_text())["training"]
+    assert {k: config[k] for k in ("augment", "candidates", "mix_alpha", "mix_ratio", "saliency", "mix_merge", "dim",
+                                   "lr", "batch_size", "l2", "seed", "patience", "epochs")} == {
+        "augment": "smfm", "candidates": 2, "mix_alpha": 1.0, "mix_ratio": 0.5, "saliency": "abs", "mix_merge": False,
+        "dim": 4, "lr": 0.02, "batch_size": 64, "l2": 0.001, "seed": 7, "patience": 9, "epochs": 2,
+    }  # fmt: skip
+    epochs = [json.loads(line) for line in (version / "metrics.jsonl").read_text().splitlines()]
+    train_rows = summary["split"]["rows"]["train"]
+    assert summary["epochs_run"] == len(epochs) == 2  # --epochs 2 with --patience 9: both epochs ran
+    assert [e["rows"] for e in epochs] == [train_rows + int(train_rows * 0.5)] * 2  # originals + ratio 0.5 mixes
+    assert np.load(version / "embedding.npy").shape[1] == 4  # --dim
 
 
 def test_ctr_train_refuses_a_bad_mix_setting(capsys):

@@ -54,18 +54,25 @@ def make_reader(schema: DatasetSchema, spec: SourceSpec) -> Callable[[Path, int]
         row = 1
         to_line = functools.partial(_line_of_record, path, spec)
         try:
-            with open_binary(path) as fh:
-                pending: list = []
-                for batch in pcsv.open_csv(fh, **options):
-                    pending.append(batch)
-                    table = pa.Table.from_batches(pending)
-                    while table.num_rows >= chunk_rows:
-                        yield _chunk(table.slice(0, chunk_rows), needed, path, row, to_line)
-                        row += chunk_rows
-                        table = table.slice(chunk_rows)
-                    pending = table.to_batches()
-                if pending:
-                    yield _chunk(pa.Table.from_batches(pending), needed, path, row, to_line)
+            # A native stream, not a Python file object: the reader reads ahead on a thread of its own,
+            # and a thread blocked on a Python file at interpreter exit aborted the process ("terminate
+            # called without an active exception", exit 134) after a parse error had been reported.
+            with pa.input_stream(str(path), compression="detect") as stream:
+                reader = pcsv.open_csv(stream, **options)
+                try:
+                    pending: list = []
+                    for batch in reader:
+                        pending.append(batch)
+                        table = pa.Table.from_batches(pending)
+                        while table.num_rows >= chunk_rows:
+                            yield _chunk(table.slice(0, chunk_rows), needed, path, row, to_line)
+                            row += chunk_rows
+                            table = table.slice(chunk_rows)
+                        pending = table.to_batches()
+                    if pending:
+                        yield _chunk(pa.Table.from_batches(pending), needed, path, row, to_line)
+                finally:
+                    reader.close()  # stop the read-ahead before the stream closes (an error, an abandoned read)
         except pa.ArrowInvalid as exc:
             problem = _bad_line(path, spec, len(header)) or str(exc)
             raise DataError(f"{path}: cannot parse as {spec.format} ({problem})") from None

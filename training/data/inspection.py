@@ -22,14 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from contract.encoding import FeatureEncoder
+from contract.encoding import EncodedBatch, FeatureEncoder
 from contract.field import OOV, FieldEncoder
 from contract.fitting import ValueCounts
 from contract.schema import SPLIT_PARTS, DatasetSchema, SplitSpec
 from contract.values import EncodingError
 from training.data.chunks import DEFAULT_CHUNK_ROWS, Chunk
-from training.data.dataset import DataArg, part_locations
-from training.data.errors import DataError, located
+from training.data.dataset import DataArg, describe_location, part_locations
+from training.data.errors import located, no_rows
 from training.data.labels import Derived, derive
 from training.data.readers import iter_chunks
 from training.data.split import TEST, TRAIN, VALIDATION, given_split, plan_split
@@ -104,7 +104,9 @@ class _Stream:
         """(part or "all", chunk, its labels and drops) of every chunk, in reading order, with a progress bar."""
         from tqdm import tqdm
 
-        with tqdm(desc=what, unit=" rows", disable=not self.progress, file=sys.stderr, leave=False) as bar:
+        with tqdm(
+            desc=what, unit=" rows", disable=None if self.progress else True, file=sys.stderr, leave=False
+        ) as bar:
             for part, path in self.locations.items():
                 for chunk in iter_chunks(self.schema, path, self.chunk_rows):
                     yield part, chunk, derive(chunk, self.schema, self.split.method == "time")
@@ -133,13 +135,14 @@ class _Stream:
             if derived.timestamps is not None:
                 stamps.append(derived.timestamps)
         reader = self.schema.source.get("reader")
-        files = {part: str(path) if path else f"built-in reader {reader!r}" for part, path in self.locations.items()}
+        files = {part: describe_location(path) if path else f"built-in reader {reader!r}"
+                 for part, path in self.locations.items()}  # fmt: skip
         if self.split.method == "given":
             split = given_split(per_location, files)
         else:
             n = per_location["all"]
             if n == 0:
-                raise DataError(f"{files['all']}: no rows with a label ({dict(dropped)} dropped)")
+                raise no_rows(files["all"], dropped)
             timestamps = np.concatenate(stamps) if stamps else None
             stamps.clear()  # planning a time split is the memory peak: keep one copy of the timestamps
             split = plan_split(n, self.split, timestamps)
@@ -176,20 +179,23 @@ class _Stream:
         oov = np.zeros(len(encoder.fields), np.int64)
         n_rows, sample = 0, []
         for kept, labels, codes in self.chunks("validation"):
+            try:
+                # Every part is encoded, as `ctr train` encodes them, so a value train refuses (a required
+                # field empty in the training part) is refused here too, with the same message.
+                everything = encoder.encode_columns(kept.columns, len(kept))
+            except EncodingError as exc:
+                raise located(exc, kept.where) from None
             rows = np.flatnonzero(codes == VALIDATION)
             if not len(rows):
                 continue
             part = kept.take(rows)
-            try:
-                batch = encoder.encode_columns(part.columns, len(rows))
-                for j, f in enumerate(encoder.fields):
-                    is_missing = _missing(f, part.columns[f.spec.source])
-                    n_present, n_oov = _oov(f, batch.ids, batch.values, ~is_missing)
-                    missing[j] += int(is_missing.sum())
-                    present[j] += n_present
-                    oov[j] += n_oov
-            except EncodingError as exc:
-                raise located(exc, part.where) from None
+            batch = EncodedBatch(everything.ids[rows], everything.values[rows])
+            for j, f in enumerate(encoder.fields):
+                is_missing = _missing(f, part.columns[f.spec.source])
+                n_present, n_oov = _oov(f, batch.ids, batch.values, ~is_missing)
+                missing[j] += int(is_missing.sum())
+                present[j] += n_present
+                oov[j] += n_oov
             n_rows += len(rows)
             for r in range(min(sample_rows - len(sample), len(rows))):
                 sample.append(_sample(encoder, part, labels[rows[r]], batch.ids[r], batch.values[r], r))

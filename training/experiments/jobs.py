@@ -47,10 +47,10 @@ def run_job(job: Job, cache: Path, threads: int = 1) -> dict[str, Any]:
     """Train, evaluate on validation and test, and write the result to ``cache/<key>.json`` atomically."""
     import torch
 
+    from contract.metrics import auc, calibration, log_loss
     from training.config import PRESETS
     from training.experiments.datasets import load
     from training.experiments.mechanism import norms_by_frequency
-    from training.metrics import auc, calibration, log_loss
     from training.train import predict, train
 
     torch.set_num_threads(threads)

@@ -137,9 +137,38 @@ def test_not_ready_without_a_model(tmp_path):
     from app.main import create_app
     from app.settings import Settings
 
-    with TestClient(create_app(Settings(model_dir=tmp_path / "missing", load_retry_seconds=60))) as client:
+    with TestClient(create_app(Settings(model_dir=tmp_path / "missing", model_poll_seconds=60))) as client:
         assert client.get("/healthz").status_code == 200
         body = assert_error(client.get("/readyz"), 503, "not_ready", None)
-        assert "does not exist" in body["detail"]
+        assert "no active model version" in body["detail"] and str(tmp_path) not in body["detail"]
         assert_error(post(client, {"records": [{"user": 1}]}), 503, "not_ready", None)
         assert "ctr_model_load_failures_total 1.0" in client.get("/metrics").text
+
+
+def test_a_503_never_echoes_an_exception_text(artifact_path, monkeypatch, caplog):
+    """Paths, addresses, anything an exception holds stays in the log (issue 16.5)."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.scoring.model import ScoringModel
+    from app.settings import Settings
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("cannot open /srv/secret/model.onnx via 10.1.2.3:9000")
+
+    monkeypatch.setattr(ScoringModel, "from_artifact", explode)
+    settings = Settings(model_dir=artifact_path.parent, model_poll_seconds=60)
+    with caplog.at_level("ERROR"), TestClient(create_app(settings)) as c:
+        for response in (c.get("/readyz"), post(c, {"records": [{"user": 1}]})):
+            body = assert_error(response, 503, "not_ready", None)
+            assert "/srv/secret" not in body["detail"] and "10.1.2.3" not in body["detail"]
+            assert "RuntimeError" not in body["detail"]
+    assert "/srv/secret/model.onnx via 10.1.2.3:9000" in caplog.text
+
+
+def test_limit_errors_name_the_setting_that_sets_the_limit(make_client, sample_records):
+    small = make_client(max_records=2, max_body_bytes=2048)
+    too_many = assert_error(post(small, {"records": sample_records[:3]}), 422, "invalid_request", "records")
+    assert "CTR_MAX_RECORDS" in too_many["detail"]
+    too_big = assert_error(post(small, {"records": [{"user": "x" * 4000}]}), 413, "payload_too_large", None)
+    assert "CTR_MAX_BODY_BYTES" in too_big["detail"]

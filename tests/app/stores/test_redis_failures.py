@@ -42,7 +42,7 @@ def test_redis_down_at_start_up_then_back(make_redis, make_redis_client, artifac
     assert response.status_code == 503
     body = response.json()
     assert body["error"] == "not_ready"
-    assert f"Redis at 127.0.0.1:{server.port} is unreachable" in body["detail"]
+    assert "Redis is unreachable" in body["detail"] and str(server.port) not in body["detail"]
     assert post(served, {"records": sample_records}).status_code == 503
     server.start()
     publish_to(server.url, artifact_path, "m")
@@ -61,7 +61,7 @@ def test_a_fallback_artifact_serves_until_redis_can_be_read(make_redis, make_red
     assert served.app.state.ctr.model.artifact is not None  # in-process
     server.start()
     publish_to(server.url, artifact_path, "m")
-    wait_for(lambda: metric(served, "ctr_model_activations_total") == 1)
+    wait_for(lambda: metric(served, "ctr_model_activations_total") == 2)  # the fallback, then Redis' version
     assert served.app.state.ctr.model.artifact is None  # now from Redis
     np.testing.assert_array_equal(probabilities(post(served, {"records": sample_records})), expected)
 
@@ -82,7 +82,7 @@ def test_redis_lost_mid_traffic(make_redis, make_redis_client, artifact_path, sa
     assert time.perf_counter() - started < 1.0
     assert response.status_code == 503
     assert response.json()["error"] == "store_unavailable"
-    assert f"Redis at 127.0.0.1:{server.port} is unreachable while looking up features" in response.json()["detail"]
+    assert response.json()["detail"] == "Redis is unreachable while looking up features"
     assert metric(served, "ctr_redis_errors_total", 'kind="connection"') >= 1
     # Redis comes back empty (no persistence): its data is gone, which is an error, not a flood of OOV rows
     server.start()

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from app.versions.activation import VersionRefused, _parse_manifest
+from app.versions.redis_source import _parse_manifest
+from app.versions.source import VersionRefused
 
 GOOD = {
     "format": 1, "shards": 4, "width": 5, "features": 10,

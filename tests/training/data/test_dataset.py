@@ -35,7 +35,7 @@ def error_of(schema, data, **split) -> str:
         ("label_not_binary.csv", "label_not_binary.csv, line 4: label column 'clicked' is 2, not 0 or 1"),
         ("text_in_numeric.csv", "text_in_numeric.csv, line 5: price: expected a number, got 'cheap'"),
         ("unparsable.csv", "unparsable.csv: cannot parse as csv (line 6: expected 7 fields, found 8)"),
-        ("empty.csv", "empty.csv: no rows with a label ({} dropped)"),
+        ("empty.csv", "empty.csv: no rows (the data is empty)"),
     ],
 )
 def test_bad_csv_files(file, message):

@@ -116,7 +116,7 @@ def test_unreadable_locations(source, path, message):
 
 
 def test_a_user_format_needs_data():
-    with pytest.raises(DataError, match="dataset 'tiny' needs --data <path>"):
+    with pytest.raises(DataError, match="dataset 'tiny' needs a data path"):
         load_table(tiny_variant(source={"format": "csv"}))
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import torch
 
+from contract.metrics import auc
 from training.experiments.context import ContextConfig, generate, shared_fraction
-from training.metrics import auc
 
 SMALL = ContextConfig(users=200, items=300, train_rows=6_000, validation_rows=1_000, test_rows=2_000)
 

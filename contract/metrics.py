@@ -1,4 +1,4 @@
-"""Offline metrics in numpy: AUC, log loss, expected calibration error."""
+"""Offline metrics in numpy, shared by training, the nightly job and the server: AUC, log loss, calibration."""
 
 from __future__ import annotations
 
@@ -44,3 +44,34 @@ def calibration(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -
     rate = np.bincount(which, weights=y, minlength=bins) / np.maximum(count, 1)
     ece = float((count / max(len(p), 1) * np.abs(mean_p - rate)).sum())
     return {"ece": ece, "count": count.tolist(), "mean_probability": mean_p.tolist(), "positive_rate": rate.tolist()}
+
+
+# Score buckets for distribution comparisons: fixed edges in log-odds, so a histogram means the same
+# thing for every model and day (probabilities 0.0025 .. 0.9975 in 24 steps, plus the two tails).
+LOGIT_EDGES = np.arange(-6.0, 6.0 + 1e-9, 0.5)
+
+
+def score_counts(probabilities: np.ndarray, edges: np.ndarray = LOGIT_EDGES) -> np.ndarray:
+    """Counts of probabilities per log-odds bucket: (len(edges) + 1,) int64."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-12, 1 - 1e-12)
+    logits = np.log(p / (1 - p))
+    return np.bincount(np.searchsorted(edges, logits, side="right"), minlength=len(edges) + 1).astype(np.int64)
+
+
+def psi_from_counts(reference: np.ndarray, served: np.ndarray, floor: float = 1e-4) -> float:
+    """Population stability index sum((s - r) ln(s / r)) of two bucket-count vectors (shares floored at ``floor``).
+
+    Rule of thumb: < 0.1 stable, 0.1-0.25 a shift worth a look, > 0.25 a different population.
+    """
+    r = np.asarray(reference, dtype=np.float64)
+    s = np.asarray(served, dtype=np.float64)
+    if r.sum() == 0 or s.sum() == 0:
+        return float("nan")
+    r = np.maximum(r / r.sum(), floor)
+    s = np.maximum(s / s.sum(), floor)
+    return float(np.sum((s - r) * np.log(s / r)))
+
+
+def population_stability(reference: np.ndarray, served: np.ndarray) -> float:
+    """PSI between two sets of probabilities, over the fixed log-odds buckets."""
+    return psi_from_counts(score_counts(reference), score_counts(served))

@@ -1,0 +1,42 @@
+"""The OpenAPI schema documents the loaded model: its examples are accepted, every answer is described (16.9)."""
+
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+from tests.app.conftest import post, post_rank
+
+
+def test_the_examples_come_from_the_loaded_schema_and_score(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    score = paths["/v1/score"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    rank = paths["/v1/rank"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    record = score["example"]["records"][0]
+    assert set(record) == {"user", "device", "item", "price", "tags"}  # the tiny schema's fields, not MovieLens'
+    assert "user_id" not in str(score) and "genres" not in str(rank)
+    assert post(client, score["example"]).status_code == 200
+    assert post_rank(client, rank["example"]).status_code == 200
+    items = score["properties"]["records"]["items"]
+    assert items["required"] == ["item", "user"] and items["additionalProperties"] is False
+    assert set(rank["properties"]["context"]["properties"]) == {"user", "device"}
+
+
+def test_every_answer_is_documented(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/v1/score", "/v1/rank"):
+        responses = paths[path]["post"]["responses"]
+        assert {"200", "400", "413", "422", "503"} <= set(responses)
+        assert "probabilities" in responses["200"]["content"]["application/json"]["schema"]["properties"]
+        assert "CTR_MAX_BODY_BYTES" in responses["413"]["description"]
+    assert {"200", "503"} <= set(paths["/readyz"]["get"]["responses"])
+    assert {"200", "503"} <= set(paths["/v1/model"]["get"]["responses"])
+
+
+def test_the_schema_follows_the_served_model(interleaved_artifact, tmp_path):
+    with TestClient(create_app(Settings(model_dir=interleaved_artifact))) as c:
+        schema = c.get("/openapi.json").json()["paths"]["/v1/score"]["post"]["requestBody"]
+        example = schema["content"]["application/json"]["schema"]["example"]
+        assert set(example["records"][0]) == {"item", "user", "genres", "history", "hour", "brand"}
+        assert post(c, example).status_code == 200
+    with TestClient(create_app(Settings(model_dir=tmp_path / "none", model_poll_seconds=60))) as c:
+        assert c.get("/openapi.json").status_code == 200  # no model yet: the envelope only
