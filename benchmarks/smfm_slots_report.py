@@ -160,8 +160,8 @@ def build(cache: Path, tuned_of: dict[str, dict[str, Any]], mechanism_path: Path
             if paper is not None:
                 section["paper_protocol"]["datasets"][d] = paper
     section["decision"] = decide({d: s["paired"] for d, s in section["datasets"].items()})
-    if mechanism_path.exists():
-        section["mechanism"] = json.loads(mechanism_path.read_text())
+    if mechanism_path.exists():  # referenced, not copied: the markdown reads it (it is ~120 kB)
+        section["mechanism_file"] = str(mechanism_path.relative_to(mechanism_path.parents[2]))
     return section
 
 
@@ -230,6 +230,7 @@ def markdown(section: dict[str, Any]) -> list[str]:
         lines.append("")
     lines += paper_lines(section["paper_protocol"])
     lines += norms_lines(section, bin_labels())
-    if "mechanism" in section:
-        lines += mechanism_lines(section["mechanism"])
+    if "mechanism_file" in section:
+        root = Path(__file__).resolve().parents[1]
+        lines += mechanism_lines(json.loads((root / section["mechanism_file"]).read_text()))
     return lines
