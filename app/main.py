@@ -12,6 +12,7 @@ import prometheus_client
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.feedback.drift import DriftMonitor
 from app.feedback.log import EventLog, Sink
 from app.feedback.segments import SegmentSink, recover_orphans
 from app.feedback.stream import RedisStreamSink
@@ -104,10 +105,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         activation = activation_for(state)
         await activation.start()  # ready or not: a server without a model answers /readyz 503 and keeps checking
         state.events = event_log_for(settings, state.metrics)
+        drift = DriftMonitor(state.metrics, lambda: state.model, settings.drift_seconds, settings.drift_window_seconds,
+                             settings.drift_min_rows)  # fmt: skip
+        if settings.served_metrics:  # drift reads the served-probability and OOV counts
+            drift.start()
         tune_gc(settings.gc_gen0_threshold)
         try:
             yield
         finally:
+            await drift.close()
             if state.events is not None:  # stopped first: what is queued is written before the process ends
                 await asyncio.to_thread(state.events.close)
             await activation.close()

@@ -136,8 +136,19 @@ class Metrics:
             "ctr_logged_rows_dropped_total", "Rows not logged, by stream and reason (queue_full, write_error)",
             ["stream", "reason"], registry=r,
         )  # fmt: skip
+        for stream in ("impressions", "feedback"):  # zero series from the start: dashboards and alerts see them
+            self.logged_rows.labels(stream)
+            for reason in ("queue_full", "write_error"):
+                self.logged_rows_dropped.labels(stream, reason)
         self.logged_bytes = Counter("ctr_logged_bytes_total", "Bytes written to the log, by stream", ["stream"],
                                     registry=r)  # fmt: skip
+        # -- drift (app/feedback/drift.py): each worker's window; the largest is what matters --
+        self.drift_psi = Gauge("ctr_drift_psi", "PSI of served vs reference (validation) scores over the window",
+                               ["version"], registry=r, multiprocess_mode="max")  # fmt: skip
+        self.drift_oov_ratio = Gauge("ctr_drift_oov_ratio", "OOV rate of a field over the window / its reference rate",
+                                     ["field"], registry=r, multiprocess_mode="max")  # fmt: skip
+        self.drift_window_rows = Gauge("ctr_drift_window_rows", "Served rows in the drift window", registry=r,
+                                       multiprocess_mode="sum")  # fmt: skip
         self.shadow_rows = Counter("ctr_shadow_rows_total", "Rows also scored by the shadow version, by version",
                                    ["version"], registry=r)  # fmt: skip
         self.shadow_errors = Counter("ctr_shadow_errors_total", "Requests the shadow version could not score",

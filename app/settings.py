@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     impression_rotate_seconds: float = Field(300.0, gt=0, description="a log segment becomes visible this often")
     impression_stream_maxlen: int = Field(1_000_000, ge=1, description="Redis stream entries kept (approximate)")
 
+    drift_seconds: float = Field(10.0, gt=0, description="how often the drift gauges are updated")
+    drift_window_seconds: float = Field(600.0, gt=0, description="the traffic the drift gauges compare")
+    drift_min_rows: int = Field(500, ge=1, description="below this many rows in the window the drift gauges read NaN")
     shadow_fraction: float = Field(
         0.1,
         ge=0,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from contract.score_buckets import bucket_counts
+
 _EPS = 1e-7
 
 
@@ -46,18 +48,6 @@ def calibration(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -
     return {"ece": ece, "count": count.tolist(), "mean_probability": mean_p.tolist(), "positive_rate": rate.tolist()}
 
 
-# Score buckets for distribution comparisons: fixed edges in log-odds, so a histogram means the same
-# thing for every model and day (probabilities 0.0025 .. 0.9975 in 24 steps, plus the two tails).
-LOGIT_EDGES = np.arange(-6.0, 6.0 + 1e-9, 0.5)
-
-
-def score_counts(probabilities: np.ndarray, edges: np.ndarray = LOGIT_EDGES) -> np.ndarray:
-    """Counts of probabilities per log-odds bucket: (len(edges) + 1,) int64."""
-    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-12, 1 - 1e-12)
-    logits = np.log(p / (1 - p))
-    return np.bincount(np.searchsorted(edges, logits, side="right"), minlength=len(edges) + 1).astype(np.int64)
-
-
 def psi_from_counts(reference: np.ndarray, served: np.ndarray, floor: float = 1e-4) -> float:
     """Population stability index sum((s - r) ln(s / r)) of two bucket-count vectors (shares floored at ``floor``).
 
@@ -73,5 +63,10 @@ def psi_from_counts(reference: np.ndarray, served: np.ndarray, floor: float = 1e
 
 
 def population_stability(reference: np.ndarray, served: np.ndarray) -> float:
-    """PSI between two sets of probabilities, over the fixed log-odds buckets."""
-    return psi_from_counts(score_counts(reference), score_counts(served))
+    """PSI between two sets of probabilities, over the served-probability histogram's fixed log-odds buckets."""
+    return psi_from_counts(bucket_counts(_logits(reference)), bucket_counts(_logits(served)))
+
+
+def _logits(probabilities: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-12, 1 - 1e-12)
+    return np.log(p / (1 - p))

@@ -49,6 +49,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -65,6 +66,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from contract.artifact import resolve_artifact, set_active
+from contract.registry import set_shadow
 from load_tests import bench_report
 from load_tests.loadgen import closed_loop, open_loop
 from load_tests.server import ServerProcess
@@ -130,6 +133,9 @@ class Settings:
 def scenarios(s: Settings, redis_model: str) -> list[Scenario]:
     memory = {"CTR_STORE": "memory", "CTR_MODEL_DIR": str(s.artifact)}
     redis = {"CTR_STORE": "redis", "CTR_REDIS_URL": s.redis_url, "CTR_REDIS_MODEL": redis_model}
+    scratch = Path(tempfile.mkdtemp(prefix="ctr-bench-"))  # the log's files and the shadow's model directory
+    logging_env = {"CTR_IMPRESSION_LOG": "file", "CTR_IMPRESSION_DIR": str(scratch / "logs")}
+    shadow_env = {**memory, "CTR_MODEL_DIR": str(shadowed_copy(s.artifact, scratch / "models"))}
     out = [
         Scenario("ours_single", "ours, 1 record per body, in-process store.", "ours", env=memory),
         Scenario("floor_single", "floor baseline (parse + validate, constant answer), 1 record.", "floor", env=memory),
@@ -161,6 +167,15 @@ def scenarios(s: Settings, redis_model: str) -> list[Scenario]:
         Scenario("multiprocess_metrics_single", "ours, 1 worker in prometheus_client multiprocess mode "
                  "(PROMETHEUS_MULTIPROC_DIR set, as every worker of CTR_WORKERS > 1 runs), 1 record.", "ours",
                  env=memory, multiprocess_metrics=True),
+        # -- the feedback loop (issue 19): the impression log and shadow scoring, on/off ----------------
+        Scenario("impression_log_single", "ours with CTR_IMPRESSION_LOG=file (every row logged), 1 record.",
+                 "ours", env={**memory, **logging_env}),
+        Scenario("impression_log_b256_columns", "ours with CTR_IMPRESSION_LOG=file, 256 rows, columns form.",
+                 "ours", 256, "columns", {**memory, **logging_env}),
+        Scenario("shadow_single", "ours with a shadow version (CTR_SHADOW_FRACTION=0.1, the default), 1 record.",
+                 "ours", env=shadow_env),
+        Scenario("shadow_all_single", "ours with a shadow version scoring every request (CTR_SHADOW_FRACTION=1).",
+                 "ours", env={**shadow_env, "CTR_SHADOW_FRACTION": "1.0"}),
     ]  # fmt: skip
     if s.baseline_tree is not None:
         before = f"the code at {s.baseline_tree} (--baseline-tree)"
@@ -169,6 +184,17 @@ def scenarios(s: Settings, redis_model: str) -> list[Scenario]:
                 Scenario("before_b256_columns", f"{before}, 256 rows, columns form.", "ours", 256, "columns", memory,
                          tree=s.baseline_tree)]  # fmt: skip
     return [sc for sc in out if not s.only or sc.name in s.only]
+
+
+def shadowed_copy(artifact: Path, root: Path) -> Path:
+    """A model directory serving the artifact's version, with the same version as its shadow (SHADOW):
+    a second model scoring after each answer costs what any shadow version of this size costs."""
+    version = resolve_artifact(artifact)
+    model_dir = root / version.parent.name
+    shutil.copytree(version, model_dir / version.name)
+    set_active(model_dir, version.name, by="bench")
+    set_shadow(model_dir, version.name)
+    return model_dir
 
 
 # -- driving ------------------------------------------------------------------------------------

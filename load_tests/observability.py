@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from load_tests.server import free_port
+from load_tests.server import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS_CONFIG = ROOT / "deploy/prometheus/prometheus.yml"
@@ -74,12 +74,7 @@ class _Process:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process)
         self.process = None
 
 

@@ -156,6 +156,7 @@ def _steps(config: RetrainConfig, run_date: dt.date, report: RunReport, progress
 
         version_dir = export_artifact(
             result.model, prepared.encoder, config.models_dir, config.model, check_rows=prepared.test,
+            reference_rows=prepared.validation,
             manifest_extra={
                 "dataset": {"name": schema.name, "schema": schema.to_dict(), "data": str(config.data.path)},
                 "split": prepared.split.describe(),

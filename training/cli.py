@@ -45,6 +45,7 @@ def register(commands: Any) -> None:
         ("--mix-ratio", float, "extra mixed/copied rows per epoch, as a fraction of the training rows"),
         ("--mix-alpha", float, "λ ~ Beta(α, α) folded into [0.5, 1]"),
         ("--candidates", int, "SMFM: random mixes scored per row"),
+        ("--shared-penalty", float, "merged MixFM/SMFM: weight μ of μ·λ(1−λ)·‖v_f‖² per feature both parents hold"),
     ):
         p.add_argument(flag, type=kind, default=None, help=f"{text} (default: from --config)")
     p.add_argument("--out", default="models", help="directory holding model directories")
@@ -145,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
             dim=args.dim, lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, patience=args.patience,
             l2=args.l2, seed=args.seed, threads=args.threads, augment=args.augment, mix_ratio=args.mix_ratio,
             mix_alpha=args.mix_alpha, mix_merge=args.mix_merge, candidates=args.candidates, saliency=args.saliency,
-            compile=args.compile,
+            compile=args.compile, shared_penalty=args.shared_penalty,
         )  # fmt: skip
         data = dataset_cli.data_argument(args.data)
     except ValueError as exc:

@@ -120,6 +120,7 @@ def run(
                 out_dir,
                 name or schema.name,
                 check_rows=prepared.test,
+                reference_rows=prepared.validation,
                 manifest_extra={
                     "dataset": {
                         "name": schema.name,

@@ -209,6 +209,8 @@ async def _score_shadow(
         log.debug("shadow %s could not score a request: %s", shadow.version, exc)
     else:
         metrics.shadow_rows.labels(shadow.version).inc(parsed.n_rows)
+        if state.settings.served_metrics:  # the served-probability histogram, labelled by the shadow's version
+            metrics.record_served(shadow.version, scores.logits, scores.probabilities)
         impressions.shadow_version, impressions.shadow_probabilities = shadow.version, scores.probabilities
     if state.events is not None:
         state.events.log_impressions(impressions)

@@ -150,6 +150,23 @@ def build() -> Dashboard:
         description="Share of /v1/score rows whose value was unseen in training (or missing): "
         "scored with the field's OOV row.",
     ))  # fmt: skip
+    d = d.with_panel(series(
+        "Score drift: PSI against validation", "none", ("max by (version) (ctr_drift_psi)", "{{version}}"),
+        description="Population stability index of the last 10 minutes' served scores against the model's "
+        "validation scores (app/feedback/drift.py): < 0.1 stable, > 0.25 alert (CtrScoreDrift).",
+    ))  # fmt: skip
+    d = d.with_panel(series(
+        "OOV rate vs training", "none", ("max by (field) (ctr_drift_oov_ratio)", "{{field}}"),
+        description="Each field's unseen-value rate over the last 10 minutes, divided by its rate in validation "
+        "(1 = as trained; > 3 alerts: CtrOovJump).",
+    ))  # fmt: skip
+    d = d.with_panel(series(
+        "Impression log", "short",
+        (f"sum by (stream) (rate(ctr_logged_rows_total[{RI}]))", "written: {{stream}}"),
+        (f"sum by (stream, reason) (rate(ctr_logged_rows_dropped_total[{RI}]))", "dropped: {{stream}} {{reason}}"),
+        description="Rows per second written to the impression log and the feedback log, and dropped (queue full, "
+        "write errors). Empty while CTR_IMPRESSION_LOG is off.",
+    ))  # fmt: skip
 
     d = d.with_row(Row("Nightly retraining"))
     d = d.with_panel(stat_panel("Last outcome", "none", 'max by (model, outcome) (ctr_retrain_outcome) == 1',

@@ -38,7 +38,7 @@ def test_promtool_check_config_passes(tmp_path):
 
 @needs_promtool
 def test_promtool_check_rules_and_alert_unit_tests_pass():
-    assert "SUCCESS: 9 rules found" in promtool("check", "rules", "alerts.yml", cwd=PROM).stdout
+    assert "SUCCESS: 11 rules found" in promtool("check", "rules", "alerts.yml", cwd=PROM).stdout
     assert "SUCCESS" in promtool("test", "rules", "alerts_test.yml", cwd=PROM).stdout
 
 

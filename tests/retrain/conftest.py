@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from load_tests.server import free_port
 from tests.test_isolation import ROOT
 
 FIRST_NIGHT = "1998-01-15"
@@ -53,21 +48,12 @@ min_auc = 0.55
 @pytest.fixture
 def pushgateway(tmp_path):
     """Debian's prometheus-pushgateway on a free loopback port (scripts/test.sh installs it), stopped by pid."""
-    binary = shutil.which("prometheus-pushgateway")
-    if binary is None:
+    from load_tests.observability import PUSHGATEWAY, Pushgateway
+
+    if PUSHGATEWAY is None:
         pytest.fail("prometheus-pushgateway is not installed: run ./scripts/test.sh (it installs it)")
-    port = free_port()
-    process = subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    gateway = Pushgateway(tmp_path / "pushgateway").start()
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{url}/-/ready", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield url
+        yield gateway.url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        gateway.stop()
