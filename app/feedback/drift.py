@@ -103,5 +103,8 @@ class DriftMonitor:
         for j, field in enumerate(fields):
             if field not in rates:
                 continue
-            ratio = ((snapshot.oov[j] - first.oov[j]) / rows) / max(rates[field], OOV_RATE_FLOOR)
-            self.metrics.drift_oov_ratio.labels(field).set(ratio if enough and rows > 0 else float("nan"))
+            if enough and rows > 0:
+                ratio = ((snapshot.oov[j] - first.oov[j]) / rows) / max(rates[field], OOV_RATE_FLOOR)
+            else:
+                ratio = float("nan")
+            self.metrics.drift_oov_ratio.labels(field).set(ratio)

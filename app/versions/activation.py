@@ -47,7 +47,15 @@ class Activation:
         await self.check()
         self._tasks = [asyncio.create_task(self._poll()), asyncio.create_task(self.source.listen(self._wake))]
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = 10.0) -> None:
+        """Stop watching and close what is open; bounded, so a store that hangs cannot hang a shutdown."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._close()
+        except TimeoutError:
+            log.warning("closing the served versions took over %g s; leaving the rest to the process exit", timeout)
+
+    async def _close(self) -> None:
         for task in [*self._tasks, *self._draining]:
             task.cancel()
         for task in [*self._tasks, *self._draining]:
