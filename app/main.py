@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 import prometheus_client
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.feedback.drift import DriftMonitor
+from app.feedback.log import EventLog, Sink
+from app.feedback.segments import SegmentSink, recover_orphans
+from app.feedback.stream import RedisStreamSink
 from app.http.front import HotPath
 from app.http.middleware import MetricsMiddleware
 from app.http.openapi import install_openapi
 from app.http.responses import install_handlers
 from app.http.routes import router
-from app.metrics import Metrics
+from app.metrics import Metrics, multiprocess_dir
 from app.settings import Settings, unknown_variables
 from app.state import ServerState
 from app.versions.activation import Activation
@@ -27,6 +32,21 @@ from contract.logs import configure as configure_logs
 log = logging.getLogger("app")
 
 
+def event_log_for(settings: Settings, metrics: Metrics) -> EventLog | None:
+    """The impression log the settings ask for (CTR_IMPRESSION_LOG), or None."""
+    if settings.impression_log == "off":
+        return None
+    sink: Sink
+    if settings.impression_log == "redis":
+        sink = RedisStreamSink(settings, settings.redis_model or settings.model_dir.name,
+                               settings.impression_stream_maxlen)  # fmt: skip
+    else:
+        for path in recover_orphans(settings.impression_dir):
+            log.warning("recovered %s, left open by a process that died", path)
+        sink = SegmentSink(settings.impression_dir, settings.impression_rotate_seconds)
+    return EventLog(sink, metrics, settings.impression_queue_rows, settings.impression_sample)
+
+
 def activation_for(state: ServerState) -> Activation:
     """The one activation path, fed by the configured store's source of versions."""
     settings, metrics = state.settings, state.metrics
@@ -35,6 +55,16 @@ def activation_for(state: ServerState) -> Activation:
         return Activation(state, RedisSource(settings, metrics),
                           DirectorySource(settings, metrics, fallback) if fallback is not None else None)  # fmt: skip
     return Activation(state, DirectorySource(settings, metrics, pinned=settings.model_version))
+
+
+async def _flush_metrics(metrics: Metrics, seconds: float) -> None:
+    """Several workers: write this worker's cheap metrics to its files now and then (app.counting)."""
+    try:
+        while True:
+            await asyncio.sleep(seconds)
+            metrics.cheap.flush()
+    finally:
+        metrics.cheap.flush()  # the last values of a worker that stops
 
 
 class ScoringApp(FastAPI):
@@ -59,17 +89,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for warning in unknown_variables():
         log.warning(warning)
     prometheus_client.disable_created_metrics()  # *_created series double the exposition for no use here
+    if settings.workers > 1 and multiprocess_dir() is None:
+        # Each worker would answer /metrics with its own counts only: refuse rather than mislead.
+        raise RuntimeError(
+            "CTR_WORKERS > 1 needs PROMETHEUS_MULTIPROC_DIR so /metrics covers every worker: start the server "
+            "with `ctr serve`, which sets it up"
+        )
     state = ServerState(settings=settings, metrics=Metrics())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        flusher = None
+        if state.metrics.multiprocess:
+            flusher = asyncio.create_task(_flush_metrics(state.metrics, settings.metrics_flush_seconds))
         activation = activation_for(state)
         await activation.start()  # ready or not: a server without a model answers /readyz 503 and keeps checking
+        state.events = event_log_for(settings, state.metrics)
+        drift = DriftMonitor(state.metrics, lambda: state.model, settings.drift_seconds, settings.drift_window_seconds,
+                             settings.drift_min_rows)  # fmt: skip
+        if settings.served_metrics:  # drift reads the served-probability and OOV counts
+            drift.start()
         tune_gc(settings.gc_gen0_threshold)
         try:
             yield
         finally:
+            await drift.close()
+            if state.events is not None:  # stopped first: what is queued is written before the process ends
+                await asyncio.to_thread(state.events.close)
             await activation.close()
+            if flusher is not None:
+                flusher.cancel()
+                with suppress(asyncio.CancelledError):
+                    await flusher
 
     app = ScoringApp(
         title="CTR scoring (factorization machine)",

@@ -73,6 +73,29 @@ class Settings(BaseSettings):
         5.0, ge=0, description="after a swap, the old version is closed this much later (its requests finish)"
     )
 
+    # -- the impression log and feedback (app/feedback); docs/feedback.md --------------------------
+    impression_log: Literal["off", "file", "redis"] = Field(
+        "off", description="log every scored row (and /v1/feedback) to daily files, or to a Redis stream"
+    )
+    impression_dir: Path = Field(Path("logs"), description="where the file log's date=YYYY-MM-DD/ segments go")
+    impression_sample: float = Field(1.0, gt=0, le=1, description="share of scored rows logged (feedback: all)")
+    impression_queue_rows: int = Field(
+        100_000, ge=1, description="rows the log may queue; beyond, rows are dropped and counted, never waited for"
+    )
+    impression_rotate_seconds: float = Field(300.0, gt=0, description="a log segment becomes visible this often")
+    impression_stream_maxlen: int = Field(1_000_000, ge=1, description="Redis stream entries kept (approximate)")
+
+    drift_seconds: float = Field(10.0, gt=0, description="how often the drift gauges are updated")
+    drift_window_seconds: float = Field(600.0, gt=0, description="the traffic the drift gauges compare")
+    drift_min_rows: int = Field(500, ge=1, description="below this many rows in the window the drift gauges read NaN")
+    shadow_fraction: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="share of /v1/score requests also scored by the shadow version, after the "
+        "response is sent (only when `ctr models shadow` named one)",
+    )
+
     # -- Redis store (CTR_STORE=redis); docs/redis.md ----------------------------------------------
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="redis:// or rediss:// (TLS) host, port and db; no password here"
@@ -100,6 +123,21 @@ class Settings(BaseSettings):
     redis_poll_seconds: float = Field(2.0, gt=0, description="how often the active pointer is polled")
     redis_fallback_dir: Path | None = Field(
         None, description="artifact served in-process while Redis cannot be read at start-up"
+    )
+
+    # -- observability (issue 18); docs/observability.md ---------------------------------------------
+    served_metrics: bool = Field(
+        True,
+        description="per-request served-probability histogram (per model version) and per-field OOV counts; "
+        "vectorised, measured on/off in reports/serving_bench",
+    )
+    metrics_dir: Path | None = Field(
+        None,
+        description="with CTR_WORKERS > 1: where the workers' metric files live (prometheus_client multiprocess "
+        "mode); `ctr serve` empties it of *.db files at start-up; default: a new temporary directory",
+    )
+    metrics_flush_seconds: float = Field(
+        1.0, gt=0, le=60, description="with several workers: how often a worker writes its metrics to its files"
     )
 
     host: str = "127.0.0.1"

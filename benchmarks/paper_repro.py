@@ -9,6 +9,8 @@ stopped. The committed evidence is what `report` writes: reports/paper_repro.{js
     .venv/bin/python benchmarks/paper_repro.py diagnose             # which mixes SMFM's saliency keeps
     .venv/bin/python benchmarks/paper_repro.py cost                 # per-epoch cost breakdown, interleaved
     .venv/bin/python benchmarks/paper_repro.py peers                # torchfm / deepctr-torch vs ours
+    .venv/bin/python benchmarks/paper_repro.py slots --workers 2    # issue 22: two slots vs merged, ± L2
+    .venv/bin/python benchmarks/paper_repro.py mechanism            # issue 22: what the two slots do
     .venv/bin/python benchmarks/paper_repro.py report               # JSON + markdown + PNG from the cache
 
 Protocol (docs/smfm.md): FM's L2 and learning rate are tuned on validation (seeds 0-1); every method
@@ -111,6 +113,32 @@ def run(args: argparse.Namespace) -> None:
             run_all(jobs, CACHE, args.workers, desc=f"{name} on {SWEEP_DATASET}")
     low = [j for d in LOW_L2_DATASETS if d in datasets for j in low_l2_jobs(d)]
     run_all(low, CACHE, args.workers, desc=f"all methods at L2 = {LOW_L2}")
+
+
+def slots(args: argparse.Namespace) -> None:
+    """Issue 22 (benchmarks/smfm_slots.py): tune FM on every dataset, then the two-slot/merged grid."""
+    from benchmarks import smfm_slots
+
+    datasets = args.datasets or smfm_slots.DATASETS
+    run_all([j for d in datasets for j in tune_jobs(d)], CACHE, args.workers, desc="tune FM (L2 x lr)")
+    # Priority: the real and context sets first, then the paper-protocol arm, then the planted sets, and
+    # those at the tuned L2 only (a two-slot effect was least expected there, docs/smfm.md; run-time budget).
+    first = [d for d in datasets if not d.startswith("planted")]
+    smfm_slots.run(CACHE, {d: tuned(d) for d in first}, args.workers)
+    paper = [d for d in smfm_slots.PAPER_DATASETS if d in datasets]
+    smfm_slots.run_paper(CACHE, {d: tuned(d) for d in paper}, args.workers)
+    smfm_slots.run(CACHE, {d: tuned(d) for d in datasets if d not in first}, args.workers, full=False)
+    # The main table's CopyFM runs (its FM, MixFM and SMFM runs are the grid's merged runs at the tuned L2).
+    run_all([j for d in datasets if d in MAIN_DATASETS for j in main_jobs(d)], CACHE, args.workers,
+            desc="main (4 methods x 5 seeds)")  # fmt: skip
+
+
+def mechanism(args: argparse.Namespace) -> None:
+    from benchmarks import smfm_slots
+
+    # The planted sets ran at the tuned L2 only (no L2 = 0 models to measure).
+    datasets = args.datasets or [d for d in smfm_slots.DATASETS if not d.startswith("planted")]
+    smfm_slots.mechanism(CACHE, {d: tuned(d) for d in datasets}, args.workers, OUT / "mechanism.json")
 
 
 def diagnose(args: argparse.Namespace) -> None:
@@ -227,9 +255,14 @@ def _machine() -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["run", "diagnose", "cost", "peers", "report", "all"])
+    parser.add_argument("stage", choices=["run", "diagnose", "cost", "peers", "slots", "mechanism", "report", "all"])
     parser.add_argument("--workers", type=int, default=1, help="parallel training processes (1 thread each)")
-    parser.add_argument("--datasets", nargs="*", default=None, help=f"subset of {MAIN_DATASETS}")
+    parser.add_argument(
+        "--datasets",
+        nargs="*",
+        default=None,
+        help=f"run: subset of {MAIN_DATASETS}; slots/mechanism: of benchmarks/smfm_slots.DATASETS",
+    )
     parser.add_argument("--no-sweeps", action="store_true", help="skip the alpha/dim sweeps and ablations")
     parser.add_argument("--rounds", type=int, default=3, help="cost: interleaved rounds per method")
     parser.add_argument("--peer-seeds", type=int, default=5, help="peers: seeds per implementation")
@@ -243,6 +276,10 @@ def main() -> None:
         cost(args)
     if args.stage in ("peers", "all"):
         peers(args)
+    if args.stage in ("slots", "all"):
+        slots(args)
+    if args.stage in ("mechanism", "all"):
+        mechanism(args)
     if args.stage in ("report", "all"):
         from benchmarks.paper_report import write_report
 

@@ -12,10 +12,13 @@ import os
 import sys
 
 from app import cli as app_cli
+from app.cli import catalog as app_catalog_cli
 from app.settings import unknown_variables
 from contract import ArtifactError, EncodingError, SchemaError
 from contract.logs import configure as configure_logs
 from contract.toml_keys import ConfigKeyError
+from retrain import cli as retrain_cli
+from training import catalog_cli
 from training import cli as training_cli
 from training.data.errors import DataError
 
@@ -50,6 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="<command>")
     training_cli.register(commands)
     app_cli.register(commands)
+    catalog = commands.add_parser(
+        "catalog",
+        help="the candidate catalog of a model version: build it, publish it to Redis",
+        description="A version's candidate catalog lets /v1/rank take candidate ids (docs/ranking.md).",
+    )
+    catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True, metavar="<command>")
+    catalog_cli.register(catalog_commands)  # build: offline, reads datasets
+    app_catalog_cli.register(catalog_commands)  # publish: Redis
+    retrain_cli.register(commands)
     _use_formatter(parser)  # one help style for every sub-command, whoever registered it
     return parser
 

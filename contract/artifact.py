@@ -39,6 +39,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 ACTIVE = "ACTIVE"
 HISTORY = "HISTORY.jsonl"
+SHADOW = "SHADOW"  # text file: a version scored beside the active one, for comparison (ctr models shadow)
 ONNX_FILE = "model.onnx"
 LINEAR_FILE = "linear.npy"
 EMBEDDING_FILE = "embedding.npy"

@@ -150,6 +150,30 @@ class MemoEncoder:
         except _Fallback:
             return self.encoder.encode_columns(columns, n_rows, fields)
 
+    def encode_fields(self, record: Mapping[str, Any], fields: Sequence[FieldEncoder]) -> tuple[np.ndarray, np.ndarray]:
+        """One record's ids and values (m,) on the slots of ``fields`` only, in their order.
+
+        The same as ``encode_columns({key: [value]}, 1, fields)`` on those slots (or its
+        :class:`EncodingError`), built from the fields' cells: a ranking context costs a few dict
+        lookups instead of a (1, M) batch per field.
+        """
+        if self.capacity:
+            try:
+                ids: list[int] = []
+                values: list[float] = []
+                get = record.get
+                for field in fields:
+                    memo = self._by_field[id(field)]
+                    cell_ids, cell_values = memo.cell(get(memo.source))
+                    ids += cell_ids
+                    values += cell_values
+                return np.array(ids, dtype=np.int64), np.array(values, dtype=np.float32)
+            except _Fallback:
+                pass
+        batch = self.encoder.encode_columns({key: [value] for key, value in record.items()}, 1, fields)
+        slots = np.concatenate([np.arange(f.slot_start, f.slot_start + f.spec.slots) for f in fields]) if fields else []
+        return batch.ids[0, slots], batch.values[0, slots]
+
     def _records(self, records: Sequence[Any]) -> EncodedBatch:
         sources = self._sources
         for record in records:

@@ -8,11 +8,12 @@ one atomic rename of ``ACTIVE``, logged to ``HISTORY.jsonl``.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contract.artifact import ACTIVE, HISTORY, MANIFEST
+from contract.artifact import ACTIVE, HISTORY, MANIFEST, SHADOW, ArtifactError
 
 INCOMPLETE_PREFIX = ".incomplete-"
 
@@ -31,6 +32,24 @@ class VersionInfo:
 def active_version(model_dir: str | Path) -> str | None:
     path = Path(model_dir) / ACTIVE
     return (path.read_text().strip() or None) if path.is_file() else None
+
+
+def shadow_version(model_dir: str | Path) -> str | None:
+    path = Path(model_dir) / SHADOW
+    return (path.read_text().strip() or None) if path.is_file() else None
+
+
+def set_shadow(model_dir: str | Path, version: str | None) -> None:
+    """Point ``SHADOW`` at a complete version (atomically), or remove it (``None``)."""
+    path = Path(model_dir) / SHADOW
+    if version is None:
+        path.unlink(missing_ok=True)
+        return
+    if not (Path(model_dir) / version / MANIFEST).is_file():
+        raise ArtifactError(f"{Path(model_dir) / version} is not a complete version", "missing")
+    tmp = path.with_name(f".{SHADOW}.{os.getpid()}")
+    tmp.write_text(f"{version}\n")
+    os.replace(tmp, path)
 
 
 def history(model_dir: str | Path) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ A schema is a TOML file::
 
     name = "ml100k"
     timestamp = "timestamp"            # optional; needed by the time split
+    candidate_id = "item_id"           # optional; the field keying the candidate catalog (/v1/rank by id)
 
     [source]                           # how to read the data (interpreted by training.data)
     format = "csv"
@@ -33,70 +34,16 @@ reader that interprets them (``training.data.source``), with errors naming ``sou
 from __future__ import annotations
 
 import dataclasses
-import functools
-import itertools
 import re
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contract.toml_keys import ConfigKeyError, choice, only_keys, typed
+from contract.field_spec import NAME, FieldSpec, SchemaError, check_keys, check_type, parse_field
+from contract.toml_keys import did_you_mean, read_toml
 
-FIELD_KINDS = ("categorical", "multi_categorical", "numeric")
-SIDES = ("context", "candidate")
-DTYPES = ("string", "int")
-WEIGHTINGS = ("one", "mean", "given")
 SPLIT_METHODS = ("time", "random", "given")
 LABEL_RULE = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
-TRANSFORM = re.compile(r"^(prefix:[1-9]\d*|lower)$")
-NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class SchemaError(ConfigKeyError):
-    """A schema file is invalid; the message starts with the key at fault."""
-
-
-_typed = functools.partial(typed, error=SchemaError)
-_choice = functools.partial(choice, error=SchemaError)
-_only_keys = functools.partial(only_keys, error=SchemaError)
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """One input field of the model.
-
-    ``source`` is the raw column (and the request key) the field is derived from; it defaults to
-    ``name``. Several fields may share one source (e.g. a prefix and the full value).
-    """
-
-    name: str
-    kind: str = "categorical"
-    source: str = ""
-    side: str = "context"
-    required: bool = False
-    min_count: int = 1
-    dtype: str = "string"
-    transform: str | None = None
-    # multi_categorical; weighting "given" reads a weight with each value ({value: weight})
-    separator: str | None = None
-    weighting: str = "one"
-    max_length: int = 0
-    # numeric: exactly one of boundaries, buckets (quantiles fitted on train) or log
-    boundaries: tuple[float, ...] | None = None
-    buckets: int = 0
-    log: bool = False
-
-    @property
-    def slots(self) -> int:
-        """Number of (id, value) slots the field occupies in an encoded row."""
-        return self.max_length if self.kind == "multi_categorical" else 1
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        if self.boundaries is not None:
-            out["boundaries"] = list(self.boundaries)
-        return out
 
 
 @dataclass(frozen=True)
@@ -135,6 +82,7 @@ class DatasetSchema:
     timestamp: str | None = None
     source: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    candidate_id: str | None = None  # name of the field whose values key the candidate catalog
     # Directory of the schema file (set by load_schema): readers resolve relative data paths from it.
     directory: Path | None = field(default=None, compare=False, repr=False)
 
@@ -154,6 +102,7 @@ class DatasetSchema:
             "name": self.name,
             "description": self.description,
             "timestamp": self.timestamp,
+            "candidate_id": self.candidate_id,
             "label": self.label.to_dict(),
             "split": self.split.to_dict(),
             "source": dict(self.source),
@@ -162,31 +111,39 @@ class DatasetSchema:
 
 
 def load_schema(path: str | Path) -> DatasetSchema:
-    """Read and validate a schema TOML file."""
+    """Read and validate a schema TOML file (``extends = "other.toml"`` starts from another schema)."""
     path = Path(path)
-    if not path.is_file():
-        raise SchemaError(str(path), "schema file not found")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise SchemaError(str(path), f"not valid TOML: {exc}") from exc
-    return dataclasses.replace(parse_schema(raw), directory=path.resolve().parent)
+    return dataclasses.replace(parse_schema(_read_toml(path)), directory=path.resolve().parent)
+
+
+def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The schema's tables; with ``extends``, the base schema's, each top-level key given here replacing its."""
+    raw = read_toml(path, "schema", SchemaError)
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise SchemaError("extends", f"must be a path to another schema, got {base!r}")
+    target = (path.parent / base).resolve()
+    if target in seen or target == path.resolve():
+        raise SchemaError("extends", f"{base!r} extends itself")
+    return _read_toml(target, (*seen, path.resolve())) | raw
 
 
 def parse_schema(raw: dict[str, Any]) -> DatasetSchema:
     """Validate a schema given as a dict (the parsed TOML, or a manifest's copy)."""
-    _only_keys("", raw, {"name", "description", "timestamp", "label", "split", "source", "fields"})
-    name = _typed("name", raw.get("name"), str, required=True)
+    check_keys("", raw, {"name", "description", "timestamp", "candidate_id", "label", "split", "source", "fields"})
+    name = check_type("name", raw.get("name"), str, required=True)
     if not NAME.match(name.replace("-", "_")):
         raise SchemaError("name", f"{name!r} must be letters, digits, '_' or '-'")
     label = _parse_label(raw.get("label"))
     split = _parse_split(raw.get("split", {}))
-    timestamp = _typed("timestamp", raw.get("timestamp"), str)
-    source = _typed("source", raw.get("source", {}), dict)
+    timestamp = check_type("timestamp", raw.get("timestamp"), str)
+    source = check_type("source", raw.get("source", {}), dict)
     fields_raw = raw.get("fields")
     if not isinstance(fields_raw, list) or not fields_raw:
         raise SchemaError("fields", "at least one [[fields]] entry is required")
-    fields = tuple(_parse_field(i, f) for i, f in enumerate(fields_raw))
+    fields = tuple(parse_field(i, f) for i, f in enumerate(fields_raw))
     seen: set[str] = set()
     for i, spec in enumerate(fields):
         if spec.name in seen:
@@ -196,40 +153,55 @@ def parse_schema(raw: dict[str, Any]) -> DatasetSchema:
             raise SchemaError(f"fields[{i}].source", f"{spec.source!r} is the label or timestamp column")
     if split.method == "time" and timestamp is None:
         raise SchemaError("split.method", "'time' needs a top-level timestamp = \"<column>\"")
+    candidate_id = _parse_candidate_id(raw.get("candidate_id"), fields)
     return DatasetSchema(
         name=name,
-        description=_typed("description", raw.get("description", ""), str),
+        description=check_type("description", raw.get("description", ""), str),
         label=label,
         fields=fields,
         split=split,
         timestamp=timestamp,
         source=source,
+        candidate_id=candidate_id,
     )
 
 
+def _parse_candidate_id(raw: Any, fields: tuple[FieldSpec, ...]) -> str | None:
+    """The field keying the candidate catalog: a categorical field on the candidate side."""
+    name = check_type("candidate_id", raw, str)
+    if name is None:
+        return None
+    spec = next((f for f in fields if f.name == name), None)
+    if spec is None:
+        raise SchemaError("candidate_id", f"{name!r} is not a field{did_you_mean(name, [f.name for f in fields])}")
+    if spec.kind != "categorical" or spec.side != "candidate":
+        raise SchemaError("candidate_id", f'{name!r} must be a categorical field with side = "candidate"')
+    return name
+
+
 def _parse_label(raw: Any) -> LabelSpec:
-    raw = _typed("label", raw, dict, required=True)
-    _only_keys("label", raw, {"column", "rule"})
-    column = _typed("label.column", raw.get("column"), str, required=True)
-    rule = _typed("label.rule", raw.get("rule"), str)
+    raw = check_type("label", raw, dict, required=True)
+    check_keys("label", raw, {"column", "rule"})
+    column = check_type("label.column", raw.get("column"), str, required=True)
+    rule = check_type("label.rule", raw.get("rule"), str)
     if rule is not None and not LABEL_RULE.match(rule):
         raise SchemaError("label.rule", f"{rule!r} must look like '>= 4' (operators >=, <=, >, <, ==, !=)")
     return LabelSpec(column=column, rule=rule)
 
 
 def _parse_split(raw: Any) -> SplitSpec:
-    raw = _typed("split", raw, dict)
-    _only_keys("split", raw, {"method", "sizes", "seed", "files"})
-    method = _typed("split.method", raw.get("method", "random"), str)
+    raw = check_type("split", raw, dict)
+    check_keys("split", raw, {"method", "sizes", "seed", "files"})
+    method = check_type("split.method", raw.get("method", "random"), str)
     if method not in SPLIT_METHODS:
         raise SchemaError("split.method", f"{method!r} is not one of {', '.join(SPLIT_METHODS)}")
-    sizes = _typed("split.sizes", raw.get("sizes", [0.8, 0.1, 0.1]), list)
+    sizes = check_type("split.sizes", raw.get("sizes", [0.8, 0.1, 0.1]), list)
     if len(sizes) != 3 or not all(isinstance(s, int | float) and s > 0 for s in sizes):
         raise SchemaError("split.sizes", "must be three positive numbers (train, validation, test)")
     if abs(sum(sizes) - 1.0) > 1e-6:
         raise SchemaError("split.sizes", f"must sum to 1, got {sum(sizes):g}")
-    seed = _typed("split.seed", raw.get("seed", 0), int)
-    files = _typed("split.files", raw.get("files"), dict)
+    seed = check_type("split.seed", raw.get("seed", 0), int)
+    files = check_type("split.files", raw.get("files"), dict)
     if files is not None:
         if method != "given":
             raise SchemaError("split.files", "only applies to method = 'given'")
@@ -237,91 +209,7 @@ def _parse_split(raw: Any) -> SplitSpec:
             if part not in SPLIT_PARTS:
                 raise SchemaError(f"split.files.{part}", f"unknown part (expected {', '.join(SPLIT_PARTS)})")
         for part in SPLIT_PARTS:
-            path = _typed(f"split.files.{part}", files.get(part), str, required=True)
+            path = check_type(f"split.files.{part}", files.get(part), str, required=True)
             if not path:
                 raise SchemaError(f"split.files.{part}", "must not be empty")
     return SplitSpec(method=method, sizes=(float(sizes[0]), float(sizes[1]), float(sizes[2])), seed=seed, files=files)
-
-
-_FIELD_KEYS = {
-    "name", "kind", "source", "side", "required", "min_count", "dtype", "transform",
-    "separator", "weighting", "max_length", "boundaries", "buckets", "log",
-}  # fmt: skip
-
-
-def _parse_field(i: int, raw: Any) -> FieldSpec:
-    at = f"fields[{i}]"
-    raw = _typed(at, raw, dict)
-    _only_keys(at, raw, _FIELD_KEYS)
-    name = _typed(f"{at}.name", raw.get("name"), str, required=True)
-    if not NAME.match(name):
-        raise SchemaError(f"{at}.name", f"{name!r} must be an identifier (letters, digits, '_')")
-    kind = _choice(f"{at}.kind", raw.get("kind", "categorical"), FIELD_KINDS)
-    source = _typed(f"{at}.source", raw.get("source", name), str)
-    side = _choice(f"{at}.side", raw.get("side", "context"), SIDES)
-    required = _typed(f"{at}.required", raw.get("required", False), bool)
-    min_count = _typed(f"{at}.min_count", raw.get("min_count", 1), int)
-    if min_count < 1:
-        raise SchemaError(f"{at}.min_count", "must be >= 1")
-    dtype = _choice(f"{at}.dtype", raw.get("dtype", "string"), DTYPES)
-    transform = _typed(f"{at}.transform", raw.get("transform"), str)
-    if transform is not None and not TRANSFORM.match(transform):
-        raise SchemaError(f"{at}.transform", f"{transform!r} must be 'prefix:<n>' or 'lower'")
-    separator = _typed(f"{at}.separator", raw.get("separator"), str)
-    weighting = _choice(f"{at}.weighting", raw.get("weighting", "one"), WEIGHTINGS)
-    max_length = _typed(f"{at}.max_length", raw.get("max_length", 0), int)
-    boundaries = _typed(f"{at}.boundaries", raw.get("boundaries"), list)
-    buckets = _typed(f"{at}.buckets", raw.get("buckets", 0), int)
-    log = _typed(f"{at}.log", raw.get("log", False), bool)
-
-    if kind == "multi_categorical":
-        if max_length < 1:
-            raise SchemaError(f"{at}.max_length", "multi_categorical fields need max_length >= 1")
-        if separator == "":
-            raise SchemaError(f"{at}.separator", "must not be empty")
-    else:
-        for key in ("separator", "max_length", "weighting"):
-            if _set(raw, key):
-                raise SchemaError(f"{at}.{key}", "only applies to multi_categorical fields")
-    if kind == "numeric":
-        chosen = [k for k in ("boundaries", "buckets", "log") if raw.get(k) not in (None, 0, False)]
-        if len(chosen) != 1:
-            raise SchemaError(f"{at}", "numeric fields need exactly one of boundaries, buckets or log = true")
-        if boundaries is not None:
-            if not boundaries or not all(isinstance(b, int | float) for b in boundaries):
-                raise SchemaError(f"{at}.boundaries", "must be a non-empty list of numbers")
-            if any(b >= c for b, c in itertools.pairwise(boundaries)):
-                raise SchemaError(f"{at}.boundaries", "must be strictly increasing")
-        if buckets < 0 or buckets == 1:
-            raise SchemaError(f"{at}.buckets", "must be >= 2")
-        for key in ("transform", "dtype", "min_count"):
-            if _set(raw, key):
-                raise SchemaError(f"{at}.{key}", "does not apply to numeric fields")
-    else:
-        for key in ("boundaries", "buckets", "log"):
-            if _set(raw, key):
-                raise SchemaError(f"{at}.{key}", "only applies to numeric fields")
-    return FieldSpec(
-        name=name,
-        kind=kind,
-        source=source,
-        side=side,
-        required=required,
-        min_count=min_count,
-        dtype=dtype,
-        transform=transform,
-        separator=separator,
-        weighting=weighting,
-        max_length=max_length,
-        boundaries=tuple(float(b) for b in boundaries) if boundaries is not None else None,
-        buckets=buckets,
-        log=log,
-    )
-
-
-def _set(raw: dict[str, Any], key: str) -> bool:
-    """Whether a key holds a non-default value (a manifest's copy of a schema spells out every default)."""
-    return key in raw and raw[key] != _FIELD_DEFAULTS[key]
-
-
-_FIELD_DEFAULTS = {f.name: f.default for f in dataclasses.fields(FieldSpec)}

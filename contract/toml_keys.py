@@ -8,7 +8,9 @@ closest known one, because a typo'd key would otherwise read as "unknown" with n
 from __future__ import annotations
 
 import difflib
+import tomllib
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 _TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "table", list: "list"}
@@ -20,6 +22,16 @@ class ConfigKeyError(ValueError):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"{key}: {message}")
         self.key = key
+
+
+def read_toml(path: Path, what: str, error: type[ConfigKeyError] = ConfigKeyError) -> dict[str, Any]:
+    """The document's tables; a missing file or bad TOML is ``error`` at the file's path."""
+    if not path.is_file():
+        raise error(str(path), f"{what} file not found")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise error(str(path), f"not valid TOML: {exc}") from exc
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
@@ -40,7 +52,8 @@ def typed(
         return float(value)  # TOML writes 1 for 1.0; a number field takes both
     # bool is an int subclass; `min_count = true` is a mistake, not 1.
     if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
-        raise error(key, f"must be a {_TYPE_NAMES.get(kind, kind.__name__)}, got {value!r}")
+        name = _TYPE_NAMES.get(kind, kind.__name__)
+        raise error(key, f"must be {'an' if name[0] in 'aeiou' else 'a'} {name}, got {value!r}")
     return value
 
 

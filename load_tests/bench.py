@@ -49,6 +49,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -65,6 +66,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from contract.artifact import resolve_artifact, set_active
+from contract.registry import set_shadow
 from load_tests import bench_report
 from load_tests.loadgen import closed_loop, open_loop
 from load_tests.server import ServerProcess
@@ -105,6 +108,8 @@ class Scenario:
     cold: bool = False  # no warm-up and no wrk: only the open-loop run at half load, on a fresh server
     concurrencies: tuple[int, ...] = ()  # extra wrk runs at these connection counts
     rate_from: str | None = None  # take the sweep's rates from this scenario's wrk maximum
+    tree: Path | None = None  # serve this checkout of the code instead of the working tree (--baseline-tree)
+    multiprocess_metrics: bool = False  # prometheus_client multiprocess mode (a fresh PROMETHEUS_MULTIPROC_DIR)
 
 
 @dataclass
@@ -121,11 +126,16 @@ class Settings:
     exponent: float
     rounds: int = 3
     only: tuple[str, ...] = ()
+    baseline_tree: Path | None = None
+    interleave: tuple[str, ...] = ()  # default: INTERLEAVED
 
 
 def scenarios(s: Settings, redis_model: str) -> list[Scenario]:
     memory = {"CTR_STORE": "memory", "CTR_MODEL_DIR": str(s.artifact)}
     redis = {"CTR_STORE": "redis", "CTR_REDIS_URL": s.redis_url, "CTR_REDIS_MODEL": redis_model}
+    scratch = Path(tempfile.mkdtemp(prefix="ctr-bench-"))  # the log's files and the shadow's model directory
+    logging_env = {"CTR_IMPRESSION_LOG": "file", "CTR_IMPRESSION_DIR": str(scratch / "logs")}
+    shadow_env = {**memory, "CTR_MODEL_DIR": str(shadowed_copy(s.artifact, scratch / "models"))}
     out = [
         Scenario("ours_single", "ours, 1 record per body, in-process store.", "ours", env=memory),
         Scenario("floor_single", "floor baseline (parse + validate, constant answer), 1 record.", "floor", env=memory),
@@ -149,8 +159,42 @@ def scenarios(s: Settings, redis_model: str) -> list[Scenario]:
         Scenario("microbatch_on_single", "ours with " + " ".join(f"{k}={v}" for k, v in MICROBATCH_ENV.items())
                  + ", 1 record, several concurrencies.", "ours", env={**memory, **MICROBATCH_ENV},
                  concurrencies=s.microbatch_concurrencies),
+        # -- observability (issue 18): per-row metrics and multiprocess metrics, on/off ------------------
+        Scenario("served_metrics_off_single", "ours with CTR_SERVED_METRICS=false (no served-probability "
+                 "histogram, no OOV counts), 1 record.", "ours", env={**memory, "CTR_SERVED_METRICS": "false"}),
+        Scenario("served_metrics_off_b256_columns", "ours with CTR_SERVED_METRICS=false, 256 rows, columns form.",
+                 "ours", 256, "columns", {**memory, "CTR_SERVED_METRICS": "false"}),
+        Scenario("multiprocess_metrics_single", "ours, 1 worker in prometheus_client multiprocess mode "
+                 "(PROMETHEUS_MULTIPROC_DIR set, as every worker of CTR_WORKERS > 1 runs), 1 record.", "ours",
+                 env=memory, multiprocess_metrics=True),
+        # -- the feedback loop (issue 19): the impression log and shadow scoring, on/off ----------------
+        Scenario("impression_log_single", "ours with CTR_IMPRESSION_LOG=file (every row logged), 1 record.",
+                 "ours", env={**memory, **logging_env}),
+        Scenario("impression_log_b256_columns", "ours with CTR_IMPRESSION_LOG=file, 256 rows, columns form.",
+                 "ours", 256, "columns", {**memory, **logging_env}),
+        Scenario("shadow_single", "ours with a shadow version (CTR_SHADOW_FRACTION=0.1, the default), 1 record.",
+                 "ours", env=shadow_env),
+        Scenario("shadow_all_single", "ours with a shadow version scoring every request (CTR_SHADOW_FRACTION=1).",
+                 "ours", env={**shadow_env, "CTR_SHADOW_FRACTION": "1.0"}),
     ]  # fmt: skip
+    if s.baseline_tree is not None:
+        before = f"the code at {s.baseline_tree} (--baseline-tree)"
+        out += [Scenario("before_single", f"{before}, 1 record, in-process store.", "ours", env=memory,
+                         tree=s.baseline_tree),
+                Scenario("before_b256_columns", f"{before}, 256 rows, columns form.", "ours", 256, "columns", memory,
+                         tree=s.baseline_tree)]  # fmt: skip
     return [sc for sc in out if not s.only or sc.name in s.only]
+
+
+def shadowed_copy(artifact: Path, root: Path) -> Path:
+    """A model directory serving the artifact's version, with the same version as its shadow (SHADOW):
+    a second model scoring after each answer costs what any shadow version of this size costs."""
+    version = resolve_artifact(artifact)
+    model_dir = root / version.parent.name
+    shutil.copytree(version, model_dir / version.name)
+    set_active(model_dir, version.name, by="bench")
+    set_shadow(model_dir, version.name)
+    return model_dir
 
 
 # -- driving ------------------------------------------------------------------------------------
@@ -168,7 +212,13 @@ def run_async(coro: Coroutine[Any, Any, Any]) -> Any:
 def start_server(sc: Scenario) -> ServerProcess:
     app = {"ours": "app.main:create_app", "floor": FLOOR_APP, "naive_torch": NAIVE_APP}[sc.server]
     cpus = ",".join(str(c) for c in range(min(sc.workers, os.cpu_count() or 1))) if sc.workers > 1 else None
-    return ServerProcess(sc.env, cpu=SERVER_CPU, workers=sc.workers, app=app, cpus=cpus).start(timeout=120)
+    env = dict(sc.env)
+    metrics_dir = Path(tempfile.mkdtemp(prefix="bench-metrics-")) if sc.multiprocess_metrics else None
+    if metrics_dir is not None:
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    server = ServerProcess(env, cpu=SERVER_CPU, workers=sc.workers, app=app, cpus=cpus, tree=sc.tree)
+    server.owned_dirs = [metrics_dir] if metrics_dir is not None else []
+    return server.start(timeout=120)
 
 
 def wrk_run(server: ServerProcess, bodies_file: Path, batch: int, connections: int, seconds: float) -> dict[str, Any]:
@@ -268,7 +318,8 @@ def interleave(plan: Sequence[Scenario], s: Settings, files: dict[tuple[int, str
     load spreads over every scenario instead of favouring one. The half-load rate of a scenario is
     half the median of its wrk rounds.
     """
-    chosen = [sc for sc in plan if sc.name in INTERLEAVED and not results.get(sc.name, {}).get("failed")]
+    names = s.interleave or INTERLEAVED
+    chosen = [sc for sc in plan if sc.name in names and not results.get(sc.name, {}).get("failed")]
     if s.rounds < 1 or len(chosen) < 2:
         return {}
     servers: dict[str, ServerProcess] = {}
@@ -490,7 +541,7 @@ def run(s: Settings, log: Callable[[str], None]) -> dict[str, Any]:
         "method": {
             "throughput": f"wrk 1 thread, {s.connections} connections, {s.wrk_seconds:g} s per run, Lua script "
             "load_tests/wrk_post.lua POSTing the scenario's bodies in rotation; errors = non-2xx + socket errors. "
-            f"The goals use the median of {s.rounds} interleaved rounds over {', '.join(INTERLEAVED)} "
+            f"The goals use the median of {s.rounds} interleaved rounds over {', '.join(s.interleave or INTERLEAVED)} "
             "(fresh servers, all up at once, measured in turn; wrk rounds, then open-loop rounds at half the "
             "median wrk maximum) when made, else each scenario's own runs.",
             "latency": f"load_tests/loadgen.py open_loop at fractions {list(s.fractions)} of the scenario's own wrk "
@@ -523,7 +574,7 @@ def run(s: Settings, log: Callable[[str], None]) -> dict[str, Any]:
 def settings_from(args: argparse.Namespace) -> Settings:
     quick = args.quick
     return Settings(
-        artifact=args.artifact, redis_url=args.redis_url,
+        artifact=args.artifact.resolve(), redis_url=args.redis_url,
         wrk_seconds=args.wrk_seconds or (1.0 if quick else 5.0),
         sweep_seconds=args.sweep_seconds or (1.0 if quick else 3.0),
         fractions=tuple(args.fractions or ((0.5,) if quick else (0.1, 0.25, 0.5, 0.75, 0.9))),
@@ -531,6 +582,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         microbatch_concurrencies=tuple(args.microbatch_concurrencies or ((1, 16) if quick else (1, 4, 16, 64))),
         ort_seconds=0.3 if quick else 1.5, seed=args.seed, exponent=args.zipf_exponent, only=tuple(args.only or ()),
         rounds=args.rounds if args.rounds is not None else (1 if quick else 3),
+        baseline_tree=args.baseline_tree, interleave=tuple(args.interleave or ()),
     )  # fmt: skip
 
 
@@ -559,6 +611,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="interleaved wrk rounds of the ratio scenarios (default 3, quick 1)")
     parser.add_argument("--only", nargs="+", help="run only these scenarios (names as in the report)")
     parser.add_argument("--render", type=Path, help="only redraw .md/.png from this JSON (no measuring)")
+    parser.add_argument("--baseline-tree", type=Path, help="also serve this checkout (e.g. `git archive <commit>` "
+                        "extracted) as before_single / before_b256_columns")  # fmt: skip
+    parser.add_argument("--interleave", nargs="+", help=f"scenarios of the interleaved rounds (default {INTERLEAVED})")
     args = parser.parse_args(argv)
     if args.render:
         report = json.loads(args.render.read_text())

@@ -157,6 +157,21 @@ def extra_ratios(results: Mapping[str, dict[str, Any]]) -> dict[str, float | Non
                                                    throughput(results, "ours_single", CPU)),
         "redis_warm_ratio_by_server_cpu": ratio(throughput(results, "ours_single", CPU),
                                                 throughput(results, "redis_warm_single", CPU)),
+        # observability (issue 18): > 1 = the first is faster (req/s) or cheaper (server CPU per request)
+        "served_metrics_on_over_off_single": ratio(throughput(results, "ours_single"),
+                                                   throughput(results, "served_metrics_off_single")),
+        "served_metrics_on_over_off_single_by_server_cpu": ratio(throughput(results, "served_metrics_off_single", CPU),
+                                                                 throughput(results, "ours_single", CPU)),
+        "served_metrics_on_over_off_b256_rows": ratio(throughput(results, "ours_b256_columns", "rows_per_second"),
+                                                      throughput(results, "served_metrics_off_b256_columns",
+                                                                 "rows_per_second")),
+        "multiprocess_over_single_process_single": ratio(throughput(results, "multiprocess_metrics_single"),
+                                                         throughput(results, "ours_single")),
+        "after_over_before_single": ratio(throughput(results, "ours_single"), throughput(results, "before_single")),
+        "after_over_before_single_by_server_cpu": ratio(throughput(results, "before_single", CPU),
+                                                        throughput(results, "ours_single", CPU)),
+        "after_over_before_b256_rows": ratio(throughput(results, "ours_b256_columns", "rows_per_second"),
+                                             throughput(results, "before_b256_columns", "rows_per_second")),
     }  # fmt: skip
 
 

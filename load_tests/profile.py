@@ -4,7 +4,7 @@
 
 Opt-in (needs the ``bench`` extra for py-spy, ``wrk`` — ``load_tests/setup.sh`` — and a trained
 artifact). For each shape (one record; 256 records as ``columns``; a ``/v1/rank`` of 1,000
-candidates) a fresh server is pinned to CPU 0,
+candidates; with ``--shapes rank_ids``, a ``/v1/rank`` of 1,000 catalog ids) a fresh server is pinned to CPU 0,
 wrk drives it from CPU 1 with MovieLens test-split requests, and py-spy samples the server for
 ``--seconds``. Frames are summed into stages (HTTP server, framework, JSON parsing, encoding,
 lookup, inference, response, metrics) plus the top functions by own time. Writes JSON and markdown.
@@ -32,6 +32,7 @@ SERVER_CPU, DRIVER_CPU = 0, 1
 # First match wins, scanning a stack from its leaf: the innermost stage a sample is in.
 STAGES = (
     ("inference (onnxruntime)", re.compile(r"onnxruntime|ScoringModel\.infer")),
+    ("catalog id lookup (contract/catalog.py)", re.compile(r"contract/catalog\.py")),
     ("encoding (contract)", re.compile(r"contract/|ScoreRequest\.encode")),
     ("row lookup (store)", re.compile(r"app/stores/")),
     ("JSON parse + validation", re.compile(r"app/scoring/request\.py|orjson")),
@@ -94,6 +95,15 @@ def rank_body(artifact: Path, candidates: int) -> bytes:
     return orjson.dumps(workload.rank_body(candidates, workload.catalogue(5000)))
 
 
+def rank_ids_body(artifact: Path, candidates: int) -> bytes:
+    """One context and the ids of ``candidates`` items of the artifact's candidate catalog."""
+    from load_tests.rank_bench import catalogue_items
+
+    items, key = catalogue_items(artifact, 5000)
+    body = orjson.loads(rank_body(artifact, 1))
+    return orjson.dumps({"context": body["context"], "candidate_ids": [item[key] for item in items[:candidates]]})
+
+
 def profile_shape(artifact: Path, path: str, body: bytes, connections: int, seconds: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         body_file, lua = Path(tmp, "body.json"), Path(tmp, "post.lua")
@@ -134,16 +144,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--artifact", type=Path, default=ROOT / "models/ml100k", help="model directory")
     parser.add_argument("--seconds", type=float, default=10.0, help="py-spy sampling time per shape")
     parser.add_argument("--out", type=Path, default=ROOT / "reports/profile.json", help="JSON (and .md) output")
+    parser.add_argument("--shapes", default="record,columns,rank",
+                        help="which of record, columns, rank, rank_ids (comma-separated)")  # fmt: skip
     args = parser.parse_args(argv)
     for tool in ("wrk", "py-spy", "taskset"):
         if shutil.which(tool) is None:
             print(f"error: {tool} not found (load_tests/setup.sh; py-spy: pip install -e '.[bench]')", file=sys.stderr)
             return 2
-    shapes = {
-        "1 record": ("/v1/score", bodies(1, columns=False), 16),
-        "256 records as columns": ("/v1/score", bodies(256, columns=True), 4),
-        "/v1/rank 1 x 1000": ("/v1/rank", rank_body(args.artifact, 1000), 4),
+    every = {
+        "record": ("1 record", lambda: ("/v1/score", bodies(1, columns=False), 16)),
+        "columns": ("256 records as columns", lambda: ("/v1/score", bodies(256, columns=True), 4)),
+        "rank": ("/v1/rank 1 x 1000", lambda: ("/v1/rank", rank_body(args.artifact, 1000), 4)),
+        "rank_ids": ("/v1/rank 1 x 1000 catalog ids", lambda: ("/v1/rank", rank_ids_body(args.artifact, 1000), 4)),
     }
+    wanted = args.shapes.split(",")
+    if unknown := [s for s in wanted if s not in every]:
+        print(f"error: --shapes: unknown {unknown} (known: {', '.join(every)})", file=sys.stderr)
+        return 2
+    shapes = {every[s][0]: every[s][1]() for s in wanted}
     result: dict[str, Any] = {"command": "python -m load_tests.profile " + " ".join(argv or sys.argv[1:]), "shapes": {}}
     for name, (path, body, connections) in shapes.items():
         print(f"profiling {name} ...", file=sys.stderr)

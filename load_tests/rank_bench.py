@@ -13,7 +13,14 @@ for the same scores:
 * ``flat_records``: ``POST /v1/score {"records": [...]}`` with the context repeated in every record
   (what a generic model server needs), and ``flat_columns``: the same rows in the column form;
 * ``rank_explain``: ``rank`` with ``"explain": true`` (every candidate explained): the cost of
-  explanations end to end, per explained row = (rank_explain - rank) / N.
+  explanations end to end, per explained row = (rank_explain - rank) / N;
+* ``rank_ids``: ``POST /v1/rank {"context": {...}, "candidate_ids": [...]}``, the same candidates named by
+  their id in the model version's candidate catalog (precomputed terms: nothing parsed or encoded
+  per candidate), on the ``rank`` server.
+
+Candidates are items of the artifact's candidate catalog (``ctr train`` writes it when the schema
+names ``candidate_id``; ``ctr catalog build`` otherwise): real items with fixed fields, as a
+recommender ranks them again and again, so every form scores the same items.
 
 Each form runs closed-loop at 1 connection (latency of an otherwise idle server: p50/p99) and at
 --connections (throughput). Forms are interleaved for --rounds rounds and pooled, so a change in
@@ -54,9 +61,10 @@ from load_tests.workload import Workload
 
 GOAL_SPEEDUP = 5.0
 GOAL_P99_MS = 5.0
-FORMS = ("rank", "rank_no_cache", "flat_records", "flat_columns", "rank_explain")
+FORMS = ("rank_ids", "rank", "rank_no_cache", "flat_records", "flat_columns", "rank_explain")
 PATHS = {"rank": "/v1/rank", "rank_no_cache": "/v1/rank", "flat_records": "/v1/score", "flat_columns": "/v1/score",
-         "rank_explain": "/v1/rank"}  # fmt: skip
+         "rank_explain": "/v1/rank", "rank_ids": "/v1/rank"}  # fmt: skip
+RANK_FORMS = ("rank_ids", "rank", "rank_no_cache")  # judged against the flat forms
 
 
 @dataclass(frozen=True)
@@ -128,14 +136,31 @@ def machine_info() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "loadavg": list(os.getloadavg())}
 
 
-def bodies_for(encoder: Any, n: int, count: int, seed: int, catalogue: int) -> dict[str, list[bytes]]:
+def catalogue_items(model_dir: Path, limit: int) -> tuple[list[dict[str, Any]], str]:
+    """Up to ``limit`` items of the artifact's candidate catalog (their fields) and the id's request key."""
+    from contract.catalog_files import load_catalog_dir
+
+    artifact = load_artifact(model_dir)
+    catalog = load_catalog_dir(artifact.path, artifact)
+    if catalog is None:
+        raise SystemExit(f"{artifact.path} has no candidate catalog: train with a schema naming candidate_id, "
+                         "or run `ctr catalog build`")  # fmt: skip
+    return [catalog.item(row) for row in range(min(len(catalog), limit))], catalog.source
+
+
+def bodies_for(
+    encoder: Any, n: int, count: int, seed: int, items: list[dict[str, Any]], key: str
+) -> dict[str, list[bytes]]:
     """``count`` distinct requests of each form for shape 1 x ``n`` (same scores across forms)."""
+    if n > len(items):
+        raise SystemExit(f"shape 1x{n} needs {n} distinct catalog items; the catalog has {len(items)}")
     workload = Workload(encoder, seed=seed)
-    items = workload.catalogue(max(catalogue, n)) if catalogue else None
     out: dict[str, list[bytes]] = {form: [] for form in FORMS}
     for _ in range(count):
         body = workload.rank_body(n, items)
         out["rank"].append(orjson.dumps(body))
+        out["rank_ids"].append(orjson.dumps({"context": body["context"],
+                                             "candidate_ids": [c[key] for c in body["candidates"]]}))  # fmt: skip
         out["rank_explain"].append(orjson.dumps({**body, "explain": True}))
         out["flat_records"].append(orjson.dumps({"records": Workload.flat_records(body)}))
         out["flat_columns"].append(orjson.dumps({"columns": Workload.flat_columns(body)}))
@@ -165,6 +190,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def measure(args: argparse.Namespace, store_env: dict[str, str]) -> dict[str, Any]:
     encoder = load_artifact(args.model_dir).encoder
+    items, key = catalogue_items(args.model_dir, args.catalogue)
     env = {"CTR_MODEL_DIR": str(args.model_dir), "CTR_STORE": args.store, "CTR_MAX_CANDIDATES": "100000",
            "CTR_MAX_RECORDS": "100000", "CTR_MAX_BODY_BYTES": str(64 << 20), **store_env}  # fmt: skip
     env.update(kv.split("=", 1) for kv in args.env)
@@ -179,7 +205,7 @@ def measure(args: argparse.Namespace, store_env: dict[str, str]) -> dict[str, An
         server = {form: cached for form in FORMS} | {"rank_no_cache": uncached}
         url = {form: s.url for form, s in server.items()}
         for n in (int(s) for s in args.shapes.split(",")):
-            bodies = bodies_for(encoder, n, args.distinct, args.seed, args.catalogue)
+            bodies = bodies_for(encoder, n, args.distinct, args.seed, items, key)
             reference = probabilities(url["flat_records"], "/v1/score", bodies["flat_records"][0])
             entry: dict[str, Any] = {
                 "shape": f"1x{n}",
@@ -213,14 +239,14 @@ def measure(args: argparse.Namespace, store_env: dict[str, str]) -> dict[str, An
                     / entry[rank][f"connections_{args.connections}"]["server_cpu_ms_per_request"],
                     2,
                 )
-                for rank in ("rank", "rank_no_cache")
+                for rank in RANK_FORMS
                 for flat in ("flat_records", "flat_columns")
             }
             entry["speedup"] = {
                 f"{rank}_vs_{flat}_connections_{c}": round(
                     entry[rank][f"connections_{c}"]["items_per_s"] / entry[flat][f"connections_{c}"]["items_per_s"], 2
                 )
-                for rank in ("rank", "rank_no_cache")
+                for rank in RANK_FORMS
                 for flat in ("flat_records", "flat_columns")
                 for c in (1, args.connections)
             }
@@ -239,7 +265,7 @@ def goals(shapes: list[dict[str, Any]], connections: int) -> dict[str, Any]:
     if big is None:
         return {}
     out: dict[str, Any] = {"speedup_goal": f">= {GOAL_SPEEDUP}", "p99_goal_ms": f"< {GOAL_P99_MS}"}
-    for rank in ("rank", "rank_no_cache"):
+    for rank in RANK_FORMS:
         speedup = min(big["speedup"][f"{rank}_vs_{flat}_connections_{connections}"]
                       for flat in ("flat_records", "flat_columns"))  # fmt: skip
         p99 = big[rank]["connections_1"]["latency_ms"]["p99"]
@@ -273,7 +299,7 @@ def markdown(report: dict[str, Any]) -> str:
                          f"{full['server_cpu_ms_per_request']:.3f} |")  # fmt: skip
         lines.append("")
     goals_ = report.get("goals_1x1000") or {}
-    for rank in ("rank", "rank_no_cache"):
+    for rank in RANK_FORMS:
         if rank in goals_:
             g = goals_[rank]
             lines.append(f"- {rank} at 1x1000: {g['speedup_vs_best_flat_form_at_full_load']}x the better flat form's "
@@ -295,7 +321,7 @@ def main() -> None:
     )
     parser.add_argument("--env", action="append", default=[], help="extra server setting KEY=VALUE (repeatable)")
     parser.add_argument("--shapes", default="1,100,1000", help="candidate counts per request")
-    parser.add_argument("--catalogue", type=int, default=5000, help="items candidates are drawn from (0: all fresh)")
+    parser.add_argument("--catalogue", type=int, default=5000, help="catalog items candidates are drawn from (at most)")
     parser.add_argument("--seconds", type=float, default=2.0, help="measured seconds per form, concurrency, round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds, pooled")
     parser.add_argument("--warmup", type=float, default=0.3, help="unmeasured seconds before each measurement")

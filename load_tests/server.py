@@ -15,6 +15,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within 10 s (servers, Prometheus, Redis of the tests)."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -29,7 +39,8 @@ class ServerProcess:
 
     ``app`` is any ``module:factory`` (the baselines in ``load_tests/baselines`` run under the very
     same uvicorn flags). ``cpu`` pins the server to one CPU, ``cpus`` to a list such as ``"0,1"``
-    (``taskset -c``; children, i.e. uvicorn's workers, inherit the mask). ``workers`` > 1 starts
+    (``taskset -c``; children, i.e. uvicorn's workers, inherit the mask). ``tree`` serves another
+    checkout of the code (``git archive <commit>``), put first on ``PYTHONPATH``. ``workers`` > 1 starts
     uvicorn's process manager; readiness is then only known for whichever worker answered, so
     ``start`` keeps polling until ``workers`` x 10 consecutive /readyz answers succeed.
     """
@@ -43,24 +54,37 @@ class ServerProcess:
         workers: int = 1,
         app: str = DEFAULT_APP,
         cpus: str | None = None,
+        tree: Path | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be >= 1")
         self.port = port or free_port()
         self.env = {**os.environ, **env, "CTR_LOG_LEVEL": env.get("CTR_LOG_LEVEL", "warning")}
+        self.tree = tree  # another checkout of the code (e.g. the commit before a change) to serve from
+        if tree is not None:
+            self.env["PYTHONPATH"] = str(tree)
         self.cpus = cpus if cpus is not None else (None if cpu is None else str(cpu))
         self.cpu = cpu
         self.workers = workers
         self.app = app
         self.process: subprocess.Popen[bytes] | None = None
+        self.owned_dirs: list[Path] = []  # removed by stop(), e.g. a PROMETHEUS_MULTIPROC_DIR made for this server
 
     def command(self) -> list[str]:
-        """The exact command line (recorded by benchmarks next to their numbers)."""
-        command = [sys.executable, "-m", "uvicorn", self.app, "--factory", "--host", "127.0.0.1",
-                   "--port", str(self.port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-                   "--log-level", "warning"]  # fmt: skip
-        if self.workers > 1:
-            command += ["--workers", str(self.workers)]
+        """The exact command line (recorded by benchmarks next to their numbers).
+
+        Our app with several workers starts through ``ctr serve`` (same uvicorn options), the
+        launcher that prepares the workers' shared metrics directory (app/cli/serve.py).
+        """
+        if self.app == DEFAULT_APP and self.workers > 1:
+            command = [sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                       "--workers", str(self.workers)]  # fmt: skip
+        else:
+            command = [sys.executable, "-m", "uvicorn", self.app, "--factory", "--host", "127.0.0.1",
+                       "--port", str(self.port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                       "--log-level", "warning"]  # fmt: skip
+            if self.workers > 1:
+                command += ["--workers", str(self.workers)]
         if self.cpus is not None and shutil.which("taskset"):
             command = ["taskset", "-c", self.cpus, *command]
         return command
@@ -70,7 +94,7 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
-        self.process = subprocess.Popen(self.command(), cwd=ROOT, env=self.env)
+        self.process = subprocess.Popen(self.command(), cwd=self.tree or ROOT, env=self.env)
         deadline = time.monotonic() + timeout
         needed, streak = 1 if self.workers == 1 else 10 * self.workers, 0
         while time.monotonic() < deadline:
@@ -107,13 +131,10 @@ class ServerProcess:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process)
         self.process = None
+        for directory in self.owned_dirs:
+            shutil.rmtree(directory, ignore_errors=True)
 
     def __enter__(self) -> ServerProcess:
         return self.start()

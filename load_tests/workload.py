@@ -58,7 +58,8 @@ class Workload:
     @staticmethod
     def flat_columns(rank_body: dict[str, Any]) -> dict[str, list[Any]]:
         records = Workload.flat_records(rank_body)
-        return {key: [r[key] for r in records] for key in records[0]}
+        keys = dict.fromkeys(key for r in records for key in r)  # a field some records lack is None (missing) there
+        return {key: [r.get(key) for r in records] for key in keys}
 
     def value(self, field: FieldEncoder) -> Any:
         spec, rng = field.spec, self.rng

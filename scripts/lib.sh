@@ -40,3 +40,14 @@ ensure_redis() {
   echo "redis-server did not start" >&2
   return 1
 }
+
+ensure_prometheus() {
+  # Debian's Prometheus (prometheus, promtool) and Pushgateway: the tests start their own
+  # instances on free loopback ports (load_tests/observability.py); nothing is started here.
+  if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 \
+      && command -v prometheus-pushgateway >/dev/null 2>&1; then
+    return 0
+  fi
+  echo "==> installing Debian's prometheus and prometheus-pushgateway"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-pushgateway) >/dev/null
+}

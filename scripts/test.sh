@@ -7,6 +7,7 @@ cd "$ROOT"
 ensure_venv
 fetch_movielens
 ensure_redis
+ensure_prometheus
 echo "==> ruff"
 ruff check .
 echo "==> pytest"

@@ -14,6 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from load_tests.server import stop_process
+
 REDIS_SERVER = shutil.which("redis-server")
 REDIS_CLI = shutil.which("redis-cli")
 
@@ -95,12 +97,7 @@ class RedisServer:
             return
         if self.process.poll() is None:
             os.kill(self.process.pid, signal.SIGCONT)  # a paused server cannot handle SIGTERM
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process)
         self.process = None
 
     def pause(self) -> None:

@@ -61,6 +61,10 @@ def test_train_then_serve_then_score_with_real_processes(tmp_path):
     assert "test AUC" in trained.stderr
     version_dir = Path(summary["artifact"])
     assert (tmp_path / "tiny" / "ACTIVE").read_text().strip() == version_dir.name
+    # the schema names candidate_id = "item": the version comes with its catalog (every training item)
+    assert summary["catalog"]["key_field"] == "item" and summary["catalog"]["items"] > 20
+    generation = (version_dir / "catalog" / "CURRENT").read_text().strip()
+    assert generation == summary["catalog"]["generation"]
 
     port = free_port()
     server = subprocess.Popen(
@@ -85,9 +89,39 @@ def test_train_then_serve_then_score_with_real_processes(tmp_path):
         rejected = ctr("score", "--url", url, "--record", '{"user": 1, "item": 2, "price": "x"}')
         assert rejected.returncode == 1
         assert json.loads(rejected.stdout)["field"] == "price"
+        known = json.loads((version_dir / "catalog" / generation / "keys.json").read_text())[0]
+        ranked = ctr("rank", "--url", url, "--context", '{"user": 7}', "--ids", f"{known},123456789", "--json")
+        assert ranked.returncode == 0, ranked.stderr
+        assert json.loads(ranked.stdout)["unknown_indices"] == [1]
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_catalog_build_from_a_dataset_and_from_items(tmp_path):
+    trained = ctr("train", "--dataset", "tests/fixtures/tiny.toml", "--data", "tests/fixtures/tiny.csv",
+                  "--out", str(tmp_path), "--epochs", "1", "--dim", "2", "--quiet")  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    version_dir = Path(json.loads(trained.stdout)["artifact"])
+    built = ctr("catalog", "build", str(tmp_path / "tiny"), "--dataset", "tests/fixtures/tiny.toml",
+                "--data", "tests/fixtures/tiny.csv")  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    summary = json.loads(built.stdout)
+    assert summary["version"] == version_dir.name and summary["activated"]
+    assert summary["items"] > json.loads(trained.stdout)["catalog"]["items"]  # every row, not just training's
+    assert (version_dir / "catalog" / "CURRENT").read_text().strip() == summary["generation"]
+    items = tmp_path / "items.jsonl"
+    items.write_text('{"item": 5, "tags": ["news"], "title": "ignored"}\n\n{"item": 6, "price": "cheap"}\n')
+    bad = ctr("catalog", "build", str(version_dir), "--items", str(items))
+    assert bad.returncode == 2 and "items.jsonl, line 3: price: expected a number" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    items.write_text('{"item": 5, "tags": ["news"], "title": "ignored"}\n')
+    kept = ctr("catalog", "build", str(version_dir), "--items", str(items), "--no-activate")
+    assert kept.returncode == 0, kept.stderr
+    assert json.loads(kept.stdout)["items"] == 1
+    assert (version_dir / "catalog" / "CURRENT").read_text().strip() == summary["generation"]  # not activated
+    missing = ctr("catalog", "build", str(tmp_path / "nope"), "--items", str(items))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
 
 
 # -- what a first-time user hit (issue 16.10) ------------------------------------------------------

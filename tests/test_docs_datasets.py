@@ -31,7 +31,7 @@ def test_every_schema_key_is_documented():
 
     text = DOC.read_text()
     keys = {f.name for f in FieldSpec.__dataclass_fields__.values()} | set(_KEYS_FOR) | {
-        "format", "reader", "glob", "partition_column", "name", "description", "timestamp", "column", "rule",
-        "method", "sizes", "seed", "files"}  # fmt: skip
+        "format", "reader", "glob", "partition_column", "name", "description", "timestamp", "candidate_id", "column",
+        "rule", "method", "sizes", "seed", "files"}  # fmt: skip
     missing = [key for key in sorted(keys) if f"| `{key}` |" not in text]
     assert not missing, missing

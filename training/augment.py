@@ -62,27 +62,42 @@ def draw_pairs(n: int, ratio: float, alpha: float, generator: torch.Generator) -
     return Pairs(first, second, folded_beta(len(first), alpha, generator))
 
 
-def mix_pairs(data: Tensors, pairs: Pairs, merge: bool = True) -> Tensors:
+def mix_pairs(data: Tensors, pairs: Pairs, merge: bool = True, track_shared: bool = False) -> Tensors:
     """Mixed rows x̃ = λ·x_i + (1−λ)·x_j, ỹ = λ·y_i + (1−λ)·y_j, as (n, 2M) slots.
 
     ids = concat(ids_i, ids_j); values = concat(λ·x_i, (1−λ)·x_j). With ``merge`` (the default), a
     feature active in both parents keeps one slot (the first parent's) holding λ·a + (1−λ)·b, and its
     second-parent slot gets value 0: the rows are then exactly the real vector x̃, with no extra
     self-interaction λ(1−λ)‖v_f‖² that the two-slot form of the authors' code adds (paper-spec §MixFM 6).
+    ``track_shared`` (merged rows only) also returns that term's weights as ``Tensors.shared``.
     """
     first, second = data.take(pairs.first), data.take(pairs.second)  # (n, M) each
     lam = pairs.lam.unsqueeze(1)  # (n, 1)
     x_i = first.values * lam  # (n, M)
     x_j = second.values * (1 - lam)  # (n, M)
+    shared = None
     if merge:
-        x_i, x_j = _merge_shared(first.ids, x_i, second.ids, x_j)
+        x_i, x_j, shared = _merge_shared(first.ids, x_i, second.ids, x_j)
+    elif track_shared:
+        raise ValueError("track_shared needs merged rows: two slots carry the self-interaction in the logit")
     labels = pairs.lam * first.labels + (1 - pairs.lam) * second.labels
-    return Tensors(torch.cat([first.ids, second.ids], dim=1), torch.cat([x_i, x_j], dim=1), labels)
+    ids, values = torch.cat([first.ids, second.ids], dim=1), torch.cat([x_i, x_j], dim=1)
+    if track_shared:
+        assert shared is not None
+        return Tensors(ids, values, labels, torch.cat([shared, torch.zeros_like(shared)], dim=1))
+    return Tensors(ids, values, labels)
 
 
-def mix(data: Tensors, ratio: float, alpha: float, generator: torch.Generator, merge: bool = True) -> Tensors:
+def mix(
+    data: Tensors,
+    ratio: float,
+    alpha: float,
+    generator: torch.Generator,
+    merge: bool = True,
+    track_shared: bool = False,
+) -> Tensors:
     """MixFM: ``ratio·N`` random mixes of the training rows (see :func:`draw_pairs`, :func:`mix_pairs`)."""
-    return mix_pairs(data, draw_pairs(len(data), ratio, alpha, generator), merge)
+    return mix_pairs(data, draw_pairs(len(data), ratio, alpha, generator), merge, track_shared)
 
 
 def copy_rows(data: Tensors, ratio: float, generator: torch.Generator) -> Tensors:
@@ -106,10 +121,17 @@ def pad_slots(data: Tensors) -> Tensors:
 
 
 def concat(*parts: Tensors) -> Tensors:
-    """Rows of all parts, in order (parts must have the same number of slots)."""
+    """Rows of all parts, in order (parts must have the same number of slots).
+
+    If any part carries ``shared`` weights, the others get zeros (an original row shares nothing).
+    """
+    shared = None
+    if any(p.shared is not None for p in parts):
+        shared = torch.cat([p.shared if p.shared is not None else torch.zeros_like(p.values) for p in parts])
     return Tensors(
-        torch.cat([p.ids for p in parts]), torch.cat([p.values for p in parts]), torch.cat([p.labels for p in parts])
-    )
+        torch.cat([p.ids for p in parts]), torch.cat([p.values for p in parts]), torch.cat([p.labels for p in parts]),
+        shared,
+    )  # fmt: skip
 
 
 def saliency(model: FactorizationMachine, rows: Tensors, mode: str = "signed") -> torch.Tensor:
@@ -196,6 +218,7 @@ def select_by_saliency(
     mode: str = "signed",
     merge: bool = True,
     phases: dict[str, float] | None = None,
+    track_shared: bool = False,
 ) -> Tensors:
     """SMFM: draw ``candidates`` random mixes per first parent, keep the most salient under the current
     model (:func:`saliency`), and return those ratio·N mixed rows, (ratio·N, 2M).
@@ -214,7 +237,7 @@ def select_by_saliency(
         scores[sl] = saliency(model, mix_pairs(data, chunk, merge), mode)
     if phases is not None:
         phases["saliency"] = phases.get("saliency", 0.0) + time.perf_counter() - started
-    return mix_pairs(data, keep_most_salient(pairs, scores, candidates), merge)
+    return mix_pairs(data, keep_most_salient(pairs, scores, candidates), merge, track_shared)
 
 
 def epoch_data(
@@ -253,12 +276,13 @@ def _epoch_rows(
         return data
     if config.augment == "copy":
         return copy_rows(data, config.mix_ratio, generator)
+    track = config.shared_penalty > 0  # the explicit penalty needs each mix's shared-feature weights
     if config.augment == "mixfm":
-        mixed = mix(data, config.mix_ratio, config.mix_alpha, generator, config.mix_merge)
+        mixed = mix(data, config.mix_ratio, config.mix_alpha, generator, config.mix_merge, track)
     elif config.augment == "smfm":
         mixed = select_by_saliency(
             data, model, generator, config.candidates, config.mix_ratio, config.mix_alpha, config.saliency,
-            config.mix_merge, phases,
+            config.mix_merge, phases, track,
         )  # fmt: skip
     else:
         raise ValueError(f"unknown augmentation {config.augment!r}")
@@ -267,16 +291,20 @@ def _epoch_rows(
 
 def _merge_shared(
     ids_i: torch.Tensor, x_i: torch.Tensor, ids_j: torch.Tensor, x_j: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Move each second-parent value whose id the first parent also holds into that first-parent slot.
 
     Ids are compared slot against slot, (n, M, M): M is a few dozen at most, and this avoids a sort.
     A first parent holding an id twice (padding of a multi-valued field, value 0) receives the value at
-    its first occurrence. Returns new (x_i, x_j); ids are unchanged (a moved slot keeps its id, value 0).
+    its first occurrence. Returns new (x_i, x_j) — ids are unchanged (a moved slot keeps its id, value
+    0) — and (n, M_i) the products x_i·x_j of the merged pairs at their first-parent slot: the
+    self-interaction weights λ(1−λ)·a·b that two slots would have put in the logit.
     """
     same = ids_j.unsqueeze(2) == ids_i.unsqueeze(1)  # (n, M_j, M_i)
     # argmax takes no bool; a uint8 view is free. Its first maximum is the first matching slot of parent i,
     # and whether that slot matches at all says whether any does (one gather instead of a second pass).
     target = same.view(torch.uint8).argmax(dim=2)  # (n, M_j)
     shared = same.gather(2, target.unsqueeze(2)).squeeze(2)  # (n, M_j)
-    return x_i.scatter_add(1, target, x_j * shared), x_j.masked_fill(shared, 0.0)
+    moved = x_j * shared  # (n, M_j)
+    pair_weight = torch.zeros_like(x_i).scatter_add(1, target, moved * x_i.gather(1, target))  # (n, M_i)
+    return x_i.scatter_add(1, target, moved), x_j.masked_fill(shared, 0.0), pair_weight

@@ -33,6 +33,9 @@ class TrainConfig:
     mix_merge: bool = True  # a feature in both parents gets one slot (the vector x̃); False = the code's two slots
     candidates: int = 10  # SMFM: random mixes scored per first parent
     saliency: str = "signed"  # SMFM: signed | grad_input | abs sum of ∂loss/∂values over active slots
+    # μ of the explicit penalty μ·Σ λ(1−λ)·a·b·‖v_f‖² over the features both parents of a merged mix hold
+    # (the code's two-slot self-interaction moved from the logit into the objective; docs/smfm.md, issue 22)
+    shared_penalty: float = 0.0
     compile: bool = False  # torch.compile the training step (one-off compile cost; see benchmarks/)
 
     def __post_init__(self) -> None:
@@ -50,10 +53,14 @@ class TrainConfig:
             "mix_alpha": self.mix_alpha > 0,
             "candidates": self.candidates >= 1,
             "saliency": self.saliency in SALIENCY_MODES,
+            "shared_penalty": self.shared_penalty >= 0,
         }
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"invalid training setting {name}={getattr(self, name)!r}")
+        if self.shared_penalty and (self.augment not in ("mixfm", "smfm") or not self.mix_merge):
+            # Two slots already carry the term (in the logit); without mixing nothing is shared.
+            raise ValueError("shared_penalty applies to merged MixFM/SMFM rows only (augment mixfm|smfm, merging on)")
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

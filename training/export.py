@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from contract.artifact import ONNX_INPUTS, ONNX_OUTPUTS, write_artifact
-from contract.encoding import FeatureEncoder
+from contract.encoding import EncodedBatch, FeatureEncoder
+from contract.score_buckets import bucket_counts
 from training.model import FactorizationMachine, Scorer
 from training.tensors import Tensors
 from training.train import predict
@@ -80,6 +81,19 @@ def parity(onnx_model: bytes, model: FactorizationMachine, data: Tensors, chunk:
     return float(np.max(np.abs(onnx_p.astype(np.float64) - predict(model, data)))) if len(ids) else 0.0
 
 
+def reference_stats(model: FactorizationMachine, encoder: FeatureEncoder, data: Tensors) -> dict[str, Any]:
+    """What serving traffic is compared with for drift: the model's scores on ``data`` in the served
+    histogram's log-odds buckets (``contract.score_buckets``), and each field's OOV rate."""
+    with torch.no_grad():
+        logits = model(data.ids, data.values).numpy().astype(np.float32)
+    oov = encoder.oov_counts(EncodedBatch(data.ids.numpy(), data.values.numpy()))
+    return {
+        "rows": len(data),
+        "score_buckets": bucket_counts(logits).tolist(),
+        "oov_rate": {f.spec.name: count / len(data) for f, count in zip(encoder.fields, oov, strict=True)},
+    }
+
+
 def export_artifact(
     model: FactorizationMachine,
     encoder: FeatureEncoder,
@@ -89,8 +103,13 @@ def export_artifact(
     manifest_extra: dict[str, Any],
     extra_files: dict[str, bytes] | None = None,
     activate: bool = True,
+    reference_rows: Tensors | None = None,
 ) -> Path:
-    """Export, verify parity on ``check_rows`` and write the artifact; returns the version directory."""
+    """Export, verify parity on ``check_rows`` and write the artifact; returns the version directory.
+
+    ``reference_rows`` (the validation split) are summarised in the manifest as the drift reference
+    the server compares its traffic with (:func:`reference_stats`).
+    """
     bias = float(model.bias.detach())
     onnx_model = export_onnx(bias, encoder.num_slots, model.dim)
     diff = parity(onnx_model, model, check_rows)
@@ -99,6 +118,8 @@ def export_artifact(
     table = model.table.weight.detach().numpy()
     extra = dict(manifest_extra)
     extra["export"] = {"parity_max_abs_diff": diff, "parity_rows": len(check_rows), "tolerance": PARITY_TOLERANCE}
+    if reference_rows is not None and len(reference_rows):
+        extra["reference"] = reference_stats(model, encoder, reference_rows)
     return write_artifact(
         out_dir,
         name,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -14,12 +13,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from contract.artifact import set_active
 from contract.encoding import FeatureEncoder
+from contract.metrics import auc, calibration, log_loss
 from contract.schema import DatasetSchema, load_schema
 from training.config import TrainConfig
 from training.data import Split, encode_rows, fit_encoder, read_dataset, split_spec
 from training.data.dataset import DataArg
-from training.metrics import auc, calibration, log_loss
+from training.data.records import raw_records as raw_table_records
 from training.tensors import Tensors
 from training.train import TrainResult, predict, train
 
@@ -69,25 +70,7 @@ def prepare(
 
 def raw_records(prepared: PreparedData, rows: np.ndarray) -> list[dict[str, Any]]:
     """Rows of the raw table as a client would send them (lists for multi-valued fields, numbers)."""
-    records = []
-    for r in rows:
-        record: dict[str, Any] = {}
-        for spec in prepared.schema.fields:
-            value = prepared.table[spec.source][r]
-            if isinstance(value, np.generic):
-                value = value.item()  # numpy scalars (parquet) are not JSON
-            if spec.kind == "multi_categorical" and isinstance(value, str) and spec.separator:
-                value = [v for v in value.split(spec.separator) if v]
-                if spec.weighting == "given":  # "a:0.5" items -> {"a": 0.5}
-                    value = {k: float(w) for k, _, w in (v.rpartition(":") for v in value)}
-            elif spec.kind == "numeric" and isinstance(value, str | float):
-                number = float(value) if not isinstance(value, str) or value.strip() else math.nan
-                value = None if math.isnan(number) else (int(number) if number.is_integer() else number)
-            elif spec.dtype == "int" and isinstance(value, str) and value.strip().lstrip("-").isdigit():
-                value = int(value)
-            record[spec.source] = value
-        records.append(record)
-    return records
+    return raw_table_records(prepared.schema.fields, prepared.table, rows)
 
 
 def test_report(result: TrainResult, prepared: PreparedData) -> dict[str, Any]:
@@ -137,6 +120,7 @@ def run(
                 out_dir,
                 name or schema.name,
                 check_rows=prepared.test,
+                reference_rows=prepared.validation,
                 manifest_extra={
                     "dataset": {
                         "name": schema.name,
@@ -152,9 +136,23 @@ def run(
                     METRICS_LOG: log_path.read_bytes(),
                     SAMPLE_REQUEST: json.dumps({"records": sample}, indent=2).encode(),
                 },
+                activate=False,  # the catalog goes in first: a server never loads the version without it
             )
+            if schema.candidate_id is not None:
+                summary["catalog"] = _write_catalog(artifact, prepared)
+            set_active(artifact.parent, artifact.name)
             summary["artifact"] = str(artifact)
     return summary
+
+
+def _write_catalog(artifact: Path, prepared: PreparedData) -> dict[str, Any]:
+    """Every training item's candidate fields and FM terms, beside the version (docs/ranking.md)."""
+    from training.catalog import catalog_records, training_rows, write_version_catalog
+
+    key = prepared.schema.candidate_id
+    assert key is not None
+    records = catalog_records(prepared.schema, prepared.table, training_rows(prepared.split))
+    return write_version_catalog(artifact, records, key, source={"training_split": prepared.split.method})
 
 
 def _describe(prepared: PreparedData) -> str:

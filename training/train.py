@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from contract.metrics import auc, log_loss
 from training.augment import epoch_data
 from training.config import TrainConfig
-from training.metrics import auc, log_loss
 from training.model import FactorizationMachine, fm_logit_and_penalty
 from training.tensors import Tensors
 
@@ -170,8 +170,9 @@ def run_epoch(
         t0 = clock()
         sl = slice(start, start + batch)
         ids, values, labels = data.ids[sl], data.values[sl], data.labels[sl]
+        shared = data.shared[sl] if data.shared is not None else None
         t1 = clock()
-        loss, objective = forward(model, ids, values, labels, config.l2)
+        loss, objective = forward(model, ids, values, labels, config.l2, shared, config.shared_penalty)
         t2 = clock()
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
@@ -193,19 +194,29 @@ def run_epoch(
 
 
 def batch_objective(
-    model: FactorizationMachine, ids: torch.Tensor, values: torch.Tensor, labels: torch.Tensor, l2: float
+    model: FactorizationMachine,
+    ids: torch.Tensor,
+    values: torch.Tensor,
+    labels: torch.Tensor,
+    l2: float,
+    shared: torch.Tensor | None = None,
+    shared_penalty: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean data loss detached, objective) of a batch.
 
     L2 sits on the gathered rows weighted by the squared feature value, Σ_s x_s²‖row_s‖² / B: the same
     as plain L2 on gathered rows for one-hot slots (x = 1), nothing for padding (x = 0), and the
     authors' ``l2_loss(nonzero_embeddings)`` form for mixed rows (docs/smfm.md).
+    ``shared`` (B, S) with ``shared_penalty`` μ adds μ·Σ_s shared_s·‖v_s‖² / B: the self-interaction the
+    code's two slots put in the logit, as a penalty on merged rows (``Tensors.shared``, issue 22).
     """
-    logits, penalty = fm_logit_and_penalty(model.rows(ids), values, model.bias)  # (B,), scalar
+    rows = model.rows(ids)  # (B, S, K+1)
+    logits, penalty = fm_logit_and_penalty(rows, values, model.bias)  # (B,), scalar
     loss = F.binary_cross_entropy_with_logits(logits, labels)
-    if not l2:
-        return loss.detach(), loss
-    return loss.detach(), loss + l2 * penalty / len(labels)
+    objective = loss + l2 * penalty / len(labels) if l2 else loss
+    if shared is not None and shared_penalty:
+        objective = objective + shared_penalty * (shared * rows[..., 1:].pow(2).sum(-1)).sum() / len(labels)
+    return loss.detach(), objective
 
 
 def make_optimizers(model: FactorizationMachine, lr: float, sparse: bool) -> list[torch.optim.Optimizer]:

@@ -48,6 +48,10 @@ def register(commands: Any) -> None:
     rank.add_argument("--file", help="JSON file with {'context': {...}, 'candidates': [...]}; '-' for stdin")
     rank.add_argument("--context", help="the context as a JSON object (overrides the file's)")
     rank.add_argument("--candidates", help="candidates as a JSON list, or @path to a JSON file holding one")
+    rank.add_argument("--ids", help="candidate ids of the model's catalog: 242,51 or a JSON list (with or without "
+                      "--candidates)")  # fmt: skip
+    rank.add_argument("--unknown-ids", choices=("score", "skip"), default=None,
+                      help="ids not in the catalog: scored by their id alone, or skipped (default: score)")  # fmt: skip
     rank.add_argument("--top-k", type=int, default=None, help="show only the best k")
     rank.add_argument("--explain", action="store_true", help="print each shown score's exact parts")
     rank.add_argument("--url", default=os.environ.get("CTR_URL", DEFAULT_URL), help="server base URL")
@@ -114,7 +118,8 @@ def run_rank(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"ctr rank: error: {exc}", file=sys.stderr)
         return 2
-    return call_and_print(args, "rank", payload, lambda body: format_ranking(payload["candidates"], body))
+    shown = [{"id": i} for i in payload.get("candidate_ids", [])] + payload.get("candidates", [])
+    return call_and_print(args, "rank", payload, lambda body: format_ranking(shown, body))
 
 
 def rank_payload(args: argparse.Namespace) -> dict[str, Any]:
@@ -129,8 +134,14 @@ def rank_payload(args: argparse.Namespace) -> dict[str, Any]:
     if args.candidates is not None:
         text = args.candidates
         payload["candidates"] = json.loads(Path(text[1:]).read_text() if text.startswith("@") else text)
-    if not isinstance(payload.get("candidates"), list):
-        raise ValueError("give the candidates as a JSON list (--candidates or --file)")
+    if args.ids is not None:
+        text = args.ids.strip()
+        ids = json.loads(text) if text.startswith("[") else [int(i) if i.isdigit() else i for i in text.split(",")]
+        payload["candidate_ids"] = ids
+    if args.unknown_ids is not None:
+        payload["unknown_ids"] = args.unknown_ids
+    if not isinstance(payload.get("candidates"), list) and not isinstance(payload.get("candidate_ids"), list):
+        raise ValueError("give the candidates as a JSON list (--candidates or --file) or their ids (--ids)")
     if args.top_k is not None:
         payload["top_k"] = args.top_k
     if args.explain:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 
@@ -35,6 +37,8 @@ def run_serve(args: argparse.Namespace) -> int:
             os.environ[f"CTR_{key}"] = str(value)  # workers are separate processes: pass settings by env
     settings = Settings()
     configure_logs(settings.log_level, settings.log_format)  # the supervisor's lines too (workers configure their own)
+    if settings.workers > 1:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prepare_metrics_dir(settings.metrics_dir))
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -48,3 +52,18 @@ def run_serve(args: argparse.Namespace) -> int:
         log_config=None,  # contract/logs.py formats every line, uvicorn's included
     )
     return 0
+
+
+def prepare_metrics_dir(directory: Path | None) -> Path:
+    """The workers' metrics directory, emptied of a previous run's files (prometheus_client multiprocess mode).
+
+    Several workers share their counts through files in this directory (``app.metrics``). Files
+    left by an earlier server would be summed in, so the launcher removes them before any worker
+    starts; only ``*.db`` files are removed, never the directory or anything else in it.
+    """
+    if directory is None:
+        return Path(tempfile.mkdtemp(prefix="ctr-metrics-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    return directory

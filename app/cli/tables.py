@@ -52,11 +52,16 @@ def format_scores(records: list[dict[str, Any]], body: dict[str, Any]) -> str:
 def format_ranking(candidates: list[dict[str, Any]], body: dict[str, Any]) -> str:
     """Candidates best first (only the top k when the server returned ``top_indices``)."""
     probabilities = body["probabilities"]
-    order = body.get("top_indices") or sorted(range(len(probabilities)), key=lambda i: -probabilities[i])
+    scored = [i for i, p in enumerate(probabilities) if p is not None]  # null: an unknown id that was skipped
+    order = body.get("top_indices") or sorted(scored, key=lambda i: -probabilities[i])
+    unknown = set(body.get("unknown_indices", []))
     lines = [f"model {body['model_version']}  request {body['request_id']}  "
              f"{len(probabilities)} candidates, showing {len(order)}",
              f"  {'rank':>4}  {'index':>5}  {'p(click)':>8}  candidate"]  # fmt: skip
-    lines += [f"  {r:>4}  {i:>5}  {probabilities[i]:>8.4f}  {summary(candidates[i])}" for r, i in enumerate(order, 1)]
+    lines += [f"  {r:>4}  {i:>5}  {probabilities[i]:>8.4f}  {summary(candidates[i])}"
+              + ("  (not in the catalog)" if i in unknown else "") for r, i in enumerate(order, 1)]  # fmt: skip
+    if len(scored) < len(probabilities):
+        lines.append(f"  skipped (not in the catalog): {', '.join(str(i) for i in sorted(unknown))}")
     for explanation in body.get("explanations", []):
         lines += ["", format_explanation(explanation, f"candidate {explanation['index']}")]
     return "\n".join(lines)

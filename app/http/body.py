@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 
 from starlette.types import Receive
 
@@ -10,6 +14,7 @@ from app.errors import PayloadTooLarge
 from contract.logs import REQUEST_ID
 
 _MAX_REQUEST_ID = 128
+log = logging.getLogger("app")
 
 
 def request_id(given: str | None) -> str:
@@ -46,3 +51,27 @@ async def receive_body(receive: Receive, limit: int, declared: str | None) -> by
             chunks.append(chunk)
             return b"".join(chunks)
         chunks.append(chunk)
+
+
+# Work a handler defers until its answer is on the wire (shadow scoring): it never adds to the latency
+# the client sees. The request's own task runs it right after sending, so it stays in the request's
+# context (request id and model version in its log lines).
+AfterResponse = Callable[[], Awaitable[None]]
+AFTER_RESPONSE: ContextVar[list[AfterResponse] | None] = ContextVar("after_response", default=None)
+
+
+def after_response(work: AfterResponse) -> None:
+    """Run ``work`` once the answer has been sent (at once, in a task, outside a request)."""
+    pending = AFTER_RESPONSE.get()
+    if pending is None:
+        asyncio.get_running_loop().create_task(work())
+    else:
+        pending.append(work)
+
+
+async def run_after_response(pending: list[AfterResponse]) -> None:
+    for work in pending:
+        try:
+            await work()
+        except Exception:  # deferred work must never take a worker down
+            log.exception("work deferred after a response failed")

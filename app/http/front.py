@@ -15,12 +15,12 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import ApiError
-from app.http.body import ClientGone, receive_body, request_id
-from app.http.handlers import Handler, rank_json, score_json
+from app.http.body import AFTER_RESPONSE, AfterResponse, ClientGone, receive_body, request_id, run_after_response
+from app.http.handlers import Handler, feedback_json, rank_json, score_json
 from app.http.responses import render_api_error, render_unexpected
 from app.state import ServerState
 
-HANDLERS: dict[str, Handler] = {"/v1/score": score_json, "/v1/rank": rank_json}
+HANDLERS: dict[str, Handler] = {"/v1/score": score_json, "/v1/rank": rank_json, "/v1/feedback": feedback_json}
 _JSON = (b"content-type", b"application/json")
 
 
@@ -44,6 +44,8 @@ class HotPath:
                 given_id = value.decode("latin-1")
         rid = request_id(given_id)
         state = self.state
+        pending: list[AfterResponse] = []
+        AFTER_RESPONSE.set(pending)
         try:
             body = await receive_body(receive, state.settings.max_body_bytes, declared)
             status, answer = 200, await handler(state, body, rid)
@@ -56,3 +58,5 @@ class HotPath:
         headers = [_JSON, (b"content-length", b"%d" % len(answer)), (b"x-request-id", rid.encode("latin-1"))]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
+        if pending:
+            await run_after_response(pending)

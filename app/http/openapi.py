@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app.state import ServerState
+from contract.catalog import Catalog
 from contract.encoding import FeatureEncoder
 from contract.field import FieldEncoder
 
@@ -46,6 +47,39 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: _error("no model is loaded (yet), or the embedding store is unavailable", "not_ready"),
 }
 NOT_READY = {503: ERROR_RESPONSES[503]}
+FEEDBACK_ERRORS: dict[int | str, dict[str, Any]] = {
+    **{code: ERROR_RESPONSES[code] for code in (400, 413, 422)},
+    404: _error("feedback is not collected on this server (CTR_IMPRESSION_LOG=off)", "not_found"),
+    503: _error("the log's queue is full: retry shortly", "not_ready"),
+}
+FEEDBACK_RESPONSE = {
+    "type": "object",
+    "required": ["accepted", "request_id"],
+    "properties": {"accepted": {"type": "integer"}, "request_id": {"type": "string"}},
+}
+_EVENT = {
+    "type": "object",
+    "required": ["request_id", "row", "clicked"],
+    "additionalProperties": False,
+    "properties": {
+        "request_id": {"type": "string", "minLength": 1, "maxLength": 128, "description": "of the scored request"},
+        "row": {"type": "integer", "minimum": 0, "description": "the row's index in that request"},
+        "clicked": {"type": "boolean"},
+        "ts": {"type": "number", "exclusiveMinimum": 0, "description": "epoch seconds; default: when it arrives"},
+    },
+}
+FEEDBACK_BODY = {
+    "oneOf": [
+        _EVENT,
+        {
+            "type": "object",
+            "required": ["events"],
+            "additionalProperties": False,
+            "properties": {"events": {"type": "array", "items": _EVENT, "minItems": 1}},
+        },
+    ],
+    "example": {"request_id": "7dd838ed0c991fbb9782bbead85b07c2", "row": 0, "clicked": True},
+}
 
 _EXPLANATION = {
     "type": "object",
@@ -83,6 +117,16 @@ RANK_RESPONSE = {
     "required": ["model_version", "request_id", "probabilities"],
     "properties": {
         **_SCORED,
+        "probabilities": {
+            "type": "array",
+            "items": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+            "description": "one per candidate in request order (ids first); null for an unknown id skipped",
+        },
+        "unknown_indices": {
+            "type": "array",
+            "items": {"type": "integer"},
+            "description": "with candidate_ids: positions of the ids the model version's catalog does not hold",
+        },
         "top_indices": {"type": "array", "items": {"type": "integer"}, "description": "with top_k: best first"},
     },
 }
@@ -130,30 +174,47 @@ def score_body(encoder: FeatureEncoder | None, max_records: int) -> dict[str, An
     return schema
 
 
-def rank_body(encoder: FeatureEncoder | None, max_candidates: int) -> dict[str, Any]:
-    """The /v1/rank body: one context and a list of candidates, each with the fields of its side."""
+def rank_body(encoder: FeatureEncoder | None, max_candidates: int, catalog: Catalog | None = None) -> dict[str, Any]:
+    """The /v1/rank body: one context and its candidates, as objects of their side's fields and/or catalog ids."""
     fields = encoder.fields if encoder else ()
     schema: dict[str, Any] = {
         "type": "object",
-        "required": ["candidates"],
+        "description": "candidates as objects (`candidates`), as ids of the model version's candidate catalog "
+        "(`candidate_ids`), or both: the ids are candidates 0..n_ids-1, the objects follow; at least one and at "
+        f"most {max_candidates} (CTR_MAX_CANDIDATES) in all. docs/ranking.md",
+        "anyOf": [{"required": ["candidates"]}, {"required": ["candidate_ids"]}],
         "properties": {
             "context": _record_schema(fields, only_side="context"),
             "candidates": {
                 "type": "array",
                 "items": _record_schema(fields, only_side="candidate"),
-                "minItems": 1,
                 "maxItems": max_candidates,
+            },
+            "candidate_ids": {
+                "type": "array",
+                "items": {"type": ["string", "integer"]},
+                "maxItems": max_candidates,
+                "description": "values of the schema's candidate_id field"
+                + (f" ({catalog.source}; {len(catalog):,} items in this version's catalog)" if catalog else "")
+                + ": scored from precomputed terms, equal to /v1/score on the merged record within 1e-6",
+            },
+            "unknown_ids": {
+                "type": "string",
+                "enum": ["score", "skip"],
+                "default": "score",
+                "description": "an id the catalog does not hold: `score` it as the candidate {id field: id} (every "
+                "other candidate field unseen) or `skip` it (probability null, never in top_indices); either way "
+                "the answer lists it in unknown_indices",
             },
             "top_k": {"type": "integer", "minimum": 1, "description": "also return the indices of the best k"},
             "explain": {"type": "boolean", "default": False, "description": "add each score's exact parts"},
         },
     }
     if encoder is not None:
-        schema["example"] = {
-            "context": _example(fields, "context"),
-            "candidates": [_example(fields, "candidate")],
-            "top_k": 1,
-        }
+        schema["example"] = {"context": _example(fields, "context"), "candidates": [_example(fields, "candidate")],
+                             "top_k": 1}  # fmt: skip
+        if catalog is not None and len(catalog):
+            schema["example"]["candidate_ids"] = [catalog.key(row) for row in range(min(2, len(catalog)))]
     return schema
 
 
@@ -205,14 +266,16 @@ def install_openapi(app: FastAPI, state: ServerState) -> None:
 
     def openapi() -> dict[str, Any]:
         model = state.model
-        version = model.version if model is not None else None
+        # a catalog swap (same version) changes the id example and size: key on the generation too
+        version = f"{model.version}/{model.catalog.generation if model.catalog else ''}" if model is not None else None
         if version not in built:
             schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             encoder = model.encoder if model is not None else None
             bodies = {
                 "/v1/score": score_body(encoder, state.settings.max_records),
-                "/v1/rank": rank_body(encoder, state.settings.max_candidates),
+                "/v1/rank": rank_body(encoder, state.settings.max_candidates, model.catalog if model else None),
             }
+            bodies["/v1/feedback"] = FEEDBACK_BODY
             for path, body in bodies.items():
                 operation = schema["paths"][path]["post"]
                 operation["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}

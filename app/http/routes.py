@@ -5,11 +5,14 @@ from __future__ import annotations
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.background import BackgroundTask
 
-from app.http.body import receive_body, request_id
-from app.http.handlers import Handler, rank_json, ready_model, score_json
+from app.http.body import AFTER_RESPONSE, AfterResponse, receive_body, request_id, run_after_response
+from app.http.handlers import Handler, feedback_json, rank_json, ready_model, score_json
 from app.http.openapi import (
     ERROR_RESPONSES,
+    FEEDBACK_ERRORS,
+    FEEDBACK_RESPONSE,
     JSON,
     MODEL_RESPONSE,
     NOT_READY,
@@ -41,8 +44,12 @@ async def answer(request: Request, handler: Handler) -> Response:
     """A FastAPI route's answer from a body-level handler (``app.http.front`` calls the same handlers)."""
     state = state_of(request)
     rid = request_id(request.headers.get("x-request-id"))
+    pending: list[AfterResponse] = []
+    AFTER_RESPONSE.set(pending)
     body = await receive_body(request.receive, state.settings.max_body_bytes, request.headers.get("content-length"))
-    return Response(await handler(state, body, rid), media_type=JSON, headers={"x-request-id": rid})
+    answer = await handler(state, body, rid)
+    background = BackgroundTask(run_after_response, pending) if pending else None
+    return Response(answer, media_type=JSON, headers={"x-request-id": rid}, background=background)
 
 
 @router.post(
@@ -52,6 +59,15 @@ async def answer(request: Request, handler: Handler) -> Response:
 )
 async def rank_candidates(request: Request) -> Response:
     return await answer(request, rank_json)
+
+
+@router.post(
+    "/v1/feedback",
+    summary="Clicks (or their absence) for scored rows: one event or a batch",
+    responses={**ok("the events were queued for the log", FEEDBACK_RESPONSE), **FEEDBACK_ERRORS},
+)
+async def feedback(request: Request) -> Response:
+    return await answer(request, feedback_json)
 
 
 @router.get(

@@ -22,29 +22,9 @@ import numpy as np
 from app.ranking.cache import CandidateCache
 from app.scoring.model import ScoringModel
 from contract.field import FieldEncoder
+from contract.fm import SideTerms, side_slots, side_terms
 
-
-@dataclass(frozen=True)
-class SideTerms:
-    """FM terms of one side of the rows: ``lin``/``pair`` (n,) float64, ``sums`` S (n, K) float64."""
-
-    lin: np.ndarray
-    pair: np.ndarray
-    sums: np.ndarray
-
-
-def side_terms(rows: np.ndarray, values: np.ndarray) -> SideTerms:
-    """Linear sum, embedding sum S and within-side interaction of rows (n, m, K+1) with values (n, m).
-
-    Computed in float64: the rank score must match /v1/score within 1e-6, and the cost (one cast of
-    the gathered rows) is measured in reports/rank_compute.json.
-    """
-    weighted = rows.astype(np.float64) * values.astype(np.float64)[..., None]  # (n, m, K+1)
-    lin = weighted[..., 0].sum(axis=1)  # (n,)
-    vectors = weighted[..., 1:]  # (n, m, K): value * embedding per slot
-    sums = vectors.sum(axis=1)  # (n, K)
-    pair = 0.5 * (np.einsum("nk,nk->n", sums, sums) - np.einsum("nmk,nmk->n", vectors, vectors))
-    return SideTerms(lin, pair, sums)
+__all__ = ["RankPlan", "SideTerms", "plan_for", "rank_logits", "side_terms", "top_indices"]
 
 
 def rank_logits(bias: float, context: SideTerms, own: np.ndarray, sums: np.ndarray) -> np.ndarray:
@@ -94,12 +74,12 @@ class RankPlan:
             known = side_of.setdefault(f.spec.source, f.spec.side)
             if known != f.spec.side:
                 side_of[f.spec.source] = "both"
-        candidate_slots = _slots(candidate)
+        candidate_slots = side_slots(candidate)
         return cls(
             bias=model.bias,
             context_fields=context,
             candidate_fields=candidate,
-            context_slots=_slots(context),
+            context_slots=side_slots(context),
             candidate_slots=candidate_slots,
             side_of=side_of,
             required_context=tuple(dict.fromkeys(f.spec.source for f in context if f.spec.required)),
@@ -113,12 +93,6 @@ class RankPlan:
         out[:, self.context_slots] = context
         out[:, self.candidate_slots] = candidates
         return out
-
-
-def _slots(fields: tuple[FieldEncoder, ...]) -> np.ndarray:
-    if not fields:
-        return np.empty(0, np.int64)
-    return np.concatenate([np.arange(f.slot_start, f.slot_start + f.spec.slots) for f in fields]).astype(np.int64)
 
 
 _PLANS: weakref.WeakKeyDictionary[ScoringModel, RankPlan] = weakref.WeakKeyDictionary()

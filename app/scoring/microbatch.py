@@ -116,7 +116,7 @@ class MicroBatcher:
         started = time.perf_counter()
         scores = self._run(rows, values)
         if self._metrics is not None:
-            self._metrics.inference_seconds.observe(time.perf_counter() - started)
+            self._metrics.microbatch_run_seconds.observe(time.perf_counter() - started)
         return scores
 
     def _record(self, batch: list[_Waiter], started: float) -> None:

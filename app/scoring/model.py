@@ -18,8 +18,10 @@ from app.metrics import Metrics
 from app.scoring.microbatch import MicroBatcher
 from app.scoring.scorer import Scores, onnx_session
 from app.settings import Settings
+from app.stores.catalog import CatalogSource, DirectoryCatalogs
 from app.stores.memory import EmbeddingStore, InMemoryStore
 from contract.artifact import Artifact, load_artifact
+from contract.catalog import Catalog
 from contract.encoding import EncodedBatch, FeatureEncoder
 from contract.memo import MemoEncoder
 
@@ -37,6 +39,7 @@ class ScoringModel:
         settings: Settings,
         artifact: Artifact | None = None,
         metrics: Metrics | None = None,
+        catalog_source: CatalogSource | None = None,
     ) -> None:
         self.manifest = manifest  # the artifact's manifest.json
         self.encoder = encoder
@@ -46,9 +49,15 @@ class ScoringModel:
         self.artifact = artifact  # None when served from Redis: there is no table or vocabulary here
         self.name = str(manifest["name"])
         self.version = str(manifest["version"])
+        self.trained_at = str(manifest.get("created_at") or "")  # ISO 8601, from the artifact's manifest
+        self.field_names = tuple(f.spec.name for f in encoder.fields)  # labels of the per-field OOV counts
         self.bias = float(manifest["model"]["bias"])
         self.embedding_dim = int(manifest["model"]["embedding_dim"])
         self.session = onnx_session(onnx_model, settings.ort_intra_threads)
+        # The candidate catalog of this version (/v1/rank by id): app.versions.catalog loads it before the
+        # version is installed, and swaps a new generation in with one assignment of this attribute.
+        self.catalog: Catalog | None = None
+        self.catalog_source: CatalogSource | None = catalog_source
         self.batcher: MicroBatcher | None = None  # merges concurrent /v1/score runs (CTR_MICROBATCH_MAX_ROWS)
         if settings.microbatch_max_rows > 0:
             delay = settings.microbatch_max_delay_us / 1e6
@@ -64,6 +73,7 @@ class ScoringModel:
             settings=settings,
             artifact=artifact,
             metrics=metrics,
+            catalog_source=DirectoryCatalogs(artifact.path),
         )
 
     @classmethod

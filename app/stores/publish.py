@@ -6,6 +6,7 @@ Protocol (docs/redis.md)::
     2. MSET per shard, pipelined in chunks               every feature row (hashed id -> packed float32)
     3. SET per shard row count, SET onnx, SET oov        counts, model.onnx and each field's OOV row
     4. read back the probe rows                          a sample spread over all shards
+    4b. the artifact's current candidate catalog         app.stores.catalog: its files, then its pointer
     5. SET ctr:{<model>:<version>}:manifest              last: from now on the version is complete
     6. SET ctr:<model>:active <version>; PUBLISH         one atomic write flips every replica
     7. collect versions older than the newest ``keep``   never the active one
@@ -29,8 +30,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from app.stores.catalog import publish_catalog_files
 from app.stores.redis_client import RedisClient, redis_errors
 from app.stores.redis_keys import ModelKeys, VersionKeys, check_name, pack_rows
+from app.stores.registry import activate as activate_version
 from contract.artifact import Artifact, load_artifact
 from contract.hashing import HASH_MASK
 
@@ -132,12 +135,15 @@ async def publish(
             await client.set(keys.onnx, onnx)
             await client.set(keys.oov, oov)
             probe = await _check_probes(client, keys, published)
+            catalog = await publish_catalog_files(client, keys, artifact)
+            if catalog is not None:
+                await client.set(keys.catalog, catalog.encode())
             manifest = _manifest(artifact, keys, published, identity, onnx, oov, probe)
             await client.set(keys.manifest, json.dumps(manifest).encode())
             written += len(onnx) + len(oov)
-        if activate:
-            await client.set(model_keys.active, keys.version.encode())
-            await client.publish(model_keys.channel, keys.version.encode())
+    if activate:
+        await activate_version(client, address, model_keys, keys.version, by="publish")
+    with redis_errors(address, f"collecting old versions of {model_keys.model}"):
         collected = await collect_garbage(client, model_keys, keep)
     return PublishResult(
         model=model_keys.model,
@@ -264,7 +270,7 @@ async def delete_version(client: RedisClient, model_keys: ModelKeys, version: st
     keys = model_keys.version(version, 1)
     await client.delete(keys.manifest)
     deleted = 0
-    for pattern in (keys.count_pattern, keys.feature_pattern):
+    for pattern in (keys.count_pattern, keys.feature_pattern, keys.catalog_pattern):
         batch: list[bytes] = []
         async for key in client.scan_iter(match=pattern, count=1000):
             batch.append(key)
@@ -274,6 +280,7 @@ async def delete_version(client: RedisClient, model_keys: ModelKeys, version: st
         deleted += await _unlink(client, batch)
     await client.delete(keys.onnx)
     await client.delete(keys.oov)
+    await client.delete(keys.catalog, keys.catalogs)
     await client.zrem(model_keys.versions, version)
     return deleted
 

@@ -5,9 +5,15 @@
     ctr:<model>:active                            string: the version replicas serve
     ctr:<model>:versions                          sorted set: published versions, scored by first publish time
     ctr:<model>:activations                       pub/sub channel: carries a version when it is activated
+    ctr:<model>:history                           list: one JSON line per activation, newest first
+    ctr:<model>:shadow                            string: a version scored beside the active one (optional)
     ctr:{<model>:<version>}:manifest              JSON, written last: a version without it is incomplete
     ctr:{<model>:<version>}:onnx                  model.onnx bytes
     ctr:{<model>:<version>}:oov                   (F, K+1) float32 LE: each field's OOV row, in field order
+    ctr:{<model>:<version>}:catalog               string: the candidate catalog generation servers use
+    ctr:{<model>:<version>}:catalogs              sorted set: the version's catalog generations, by publish time
+    ctr:{<model>:<version>}:catalog:<gen>:manifest          JSON, written last: the generation is complete
+    ctr:{<model>:<version>}:catalog:<gen>:<file>:<part>     a catalog file (contract.catalog_files), in parts
     ctr:{<model>:<version>:<shard>}:e:<feature>   (K+1,) float32 LE: [linear weight, embedding...]
     ctr:{<model>:<version>:<shard>}:n             decimal: rows in the shard; read with every MGET of it, so
                                                   a shard that vanished (Redis restarted empty, evicted,
@@ -43,6 +49,8 @@ class ModelKeys:
         self.active = f"ctr:{model}:active".encode()
         self.versions = f"ctr:{model}:versions".encode()
         self.channel = f"ctr:{model}:activations".encode()
+        self.history = f"ctr:{model}:history".encode()
+        self.shadow = f"ctr:{model}:shadow".encode()
 
     def version(self, version: str, shards: int) -> VersionKeys:
         return VersionKeys(self.model, version, shards)
@@ -60,11 +68,21 @@ class VersionKeys:
         self.manifest = f"{tag}:manifest".encode()
         self.onnx = f"{tag}:onnx".encode()
         self.oov = f"{tag}:oov".encode()
+        self._tag = tag
+        self.catalog = f"{tag}:catalog".encode()  # the generation in use (absent: the version has no catalog)
+        self.catalogs = f"{tag}:catalogs".encode()
+        self.catalog_pattern = f"{tag}:catalog:*".encode()
         self._prefixes = [f"ctr:{{{model}:{version}:{s}}}:e:".encode() for s in range(shards)]
         self.counts = [f"ctr:{{{model}:{version}:{s}}}:n".encode() for s in range(shards)]
         # SCAN patterns of the version's feature and count keys (braces are literal in Redis globs)
         self.feature_pattern = f"ctr:{{{model}:{version}:*}}:e:*".encode()
         self.count_pattern = f"ctr:{{{model}:{version}:*}}:n".encode()
+
+    def catalog_manifest(self, generation: str) -> bytes:
+        return f"{self._tag}:catalog:{check_name('catalog generation', generation)}:manifest".encode()
+
+    def catalog_part(self, generation: str, file: str, part: int) -> bytes:
+        return f"{self._tag}:catalog:{check_name('catalog generation', generation)}:{file}:{part}".encode()
 
     def shard_of(self, features: np.ndarray) -> np.ndarray:
         """Shard of each hashed feature id (int64, non-negative)."""

@@ -6,6 +6,10 @@ served one; then ``state.model`` is replaced in one assignment, so a request (wh
 once, at its start) is scored by exactly one version, and new requests see the new one at once. The
 old version is closed after ``CTR_DRAIN_SECONDS``, when the requests that hold it are done.
 
+A version's candidate catalog (``app.versions.catalog``) is attached by the source's ``load``, so
+both are checked and installed as one; a signal naming the version already served re-reads its
+catalog pointer and swaps in a new generation.
+
 A version that cannot be served (missing, incomplete, corrupt, incompatible) is *refused*: the
 server keeps serving what it serves, counts ``ctr_model_activation_refusals_total{reason}``, logs it
 once per version and reason, and tries again at the next poll. A source that cannot be read (Redis
@@ -22,6 +26,7 @@ from contextlib import suppress
 from app.errors import StoreUnavailable
 from app.scoring.model import ScoringModel
 from app.state import ServerState
+from app.versions.catalog import catalog_installed, refresh_catalog
 from app.versions.source import VersionRefused, VersionSource
 
 log = logging.getLogger("app")
@@ -32,6 +37,7 @@ class Activation:
         self.state, self.source, self.fallback = state, source, fallback
         self.serving: tuple[VersionSource, str] | None = None  # which source's version state.model is
         self._reported: tuple[str, str] | None = None  # (version, reason) last logged, so each is logged once
+        self._shadow_refused: str | None = None
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._draining: set[asyncio.Task[None]] = set()
@@ -41,14 +47,23 @@ class Activation:
         await self.check()
         self._tasks = [asyncio.create_task(self._poll()), asyncio.create_task(self.source.listen(self._wake))]
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = 10.0) -> None:
+        """Stop watching and close what is open; bounded, so a store that hangs cannot hang a shutdown."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._close()
+        except TimeoutError:
+            log.warning("closing the served versions took over %g s; leaving the rest to the process exit", timeout)
+
+    async def _close(self) -> None:
         for task in [*self._tasks, *self._draining]:
             task.cancel()
         for task in [*self._tasks, *self._draining]:
             with suppress(asyncio.CancelledError):
                 await task
-        if self.state.model is not None:
-            await self.state.model.close()
+        for model in (self.state.model, self.state.shadow):
+            if model is not None:
+                await model.close()
         for source in (self.source, self.fallback):
             if source is not None:
                 await source.close()
@@ -65,17 +80,56 @@ class Activation:
             self._not_serving("no active model version (publish or train one)")
             await self._try_fallback()
             return
-        if self.serving == (self.source, version):
+        if self.serving != (self.source, version):
+            try:
+                model = await self.source.load(version)
+            except VersionRefused as exc:
+                self._refuse(exc)
+                return
+            except StoreUnavailable as exc:
+                self._not_serving(exc.detail, exc)
+                return
+            self._install(model, self.source)
+        else:
+            await self._refresh_catalog()  # the same signal carries candidate catalog updates
+        await self._check_shadow()
+
+    async def _check_shadow(self) -> None:
+        """Load the shadow version the source names beside the active one, or drop it (same checks)."""
+        state = self.state
+        try:
+            wanted = await self.source.shadow()
+        except StoreUnavailable:
+            return  # keep the shadow as it is until the source answers
+        current = state.shadow.version if state.shadow is not None else None
+        if wanted == current or (wanted is not None and self._shadow_refused == wanted):
+            return
+        old = state.shadow
+        if wanted is None:
+            state.shadow = None
+            log.info("shadow version %s dropped", current, extra={"event": "shadow", "version": None})
+        else:
+            try:
+                state.shadow = await self.source.load(wanted)
+            except (VersionRefused, StoreUnavailable) as exc:
+                self._shadow_refused = wanted
+                log.error("shadow version %s not loaded: %s", wanted, exc, extra={"event": "shadow_refused"})
+                return
+            self._shadow_refused = None
+            log.info("shadow version %s scores beside %s", wanted, state.model.version if state.model else "none",
+                     extra={"event": "shadow", "version": wanted})  # fmt: skip
+        if old is not None:
+            self._drain_later(old)
+
+    async def _refresh_catalog(self) -> None:
+        """Swap in a new catalog generation of the served version (a refused one keeps the current)."""
+        model = self.state.model
+        if model is None:
             return
         try:
-            model = await self.source.load(version)
-        except VersionRefused as exc:
-            self._refuse(exc)
-            return
+            await refresh_catalog(model, self.state.metrics)
         except StoreUnavailable as exc:
             self._not_serving(exc.detail, exc)
-            return
-        self._install(model, self.source)
 
     async def wait_for_version(self, version: str, timeout: float) -> bool:
         """Check now and until ``version`` is served or ``timeout`` passes (for `ctr models` and tests)."""
@@ -92,15 +146,19 @@ class Activation:
         state.model = model  # the swap: requests that already hold ``old`` finish with it
         state.not_ready_reason = ""
         self.serving, self._reported = (source, model.version), None
-        state.metrics.set_model(model.name, model.version)
+        state.metrics.set_model(model.name, model.version, model.trained_at)
+        catalog_installed(model, state.metrics)
         state.metrics.activations.inc()
         previous = old.version if old is not None else None
         log.info("serving %s version %s from %s (was %s)", model.name, model.version, source.where, previous or "none",
                  extra={"event": "swap", "version": model.version, "previous": previous})  # fmt: skip
         if old is not None:
-            drain = asyncio.create_task(self._drain(old))
-            self._draining.add(drain)
-            drain.add_done_callback(self._draining.discard)
+            self._drain_later(old)
+
+    def _drain_later(self, old: ScoringModel) -> None:
+        drain = asyncio.create_task(self._drain(old))
+        self._draining.add(drain)
+        drain.add_done_callback(self._draining.discard)
 
     async def _drain(self, old: ScoringModel) -> None:
         await asyncio.sleep(self.state.settings.drain_seconds)

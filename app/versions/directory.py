@@ -14,8 +14,10 @@ from pathlib import Path
 from app.metrics import Metrics
 from app.scoring.model import ScoringModel
 from app.settings import Settings
+from app.versions.catalog import with_catalog
 from app.versions.source import VersionRefused
 from contract.artifact import MANIFEST, ArtifactError, load_artifact, resolve_artifact
+from contract.registry import shadow_version
 
 
 class DirectorySource:
@@ -39,6 +41,11 @@ class DirectorySource:
         except ArtifactError:
             return None
 
+    async def shadow(self) -> str | None:
+        if self.pinned is not None or (self.model_dir / MANIFEST).is_file():
+            return None
+        return await asyncio.to_thread(shadow_version, self.model_dir)
+
     async def load(self, version: str) -> ScoringModel:
         root = self.model_dir.parent if (self.model_dir / MANIFEST).is_file() else self.model_dir
         try:
@@ -50,7 +57,7 @@ class DirectorySource:
             await model.warm_up()
         except Exception as exc:  # onnxruntime cannot load or run the graph, or it scores non-finite numbers
             raise VersionRefused(version, "incompatible", f"the scorer does not load or run: {exc}") from exc
-        return model
+        return await with_catalog(model, self.metrics)  # version and candidate catalog are checked as one
 
     async def listen(self, wake: asyncio.Event) -> None:
         return None  # a directory sends no notices: polling it is cheap

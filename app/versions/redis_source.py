@@ -18,11 +18,13 @@ from app.errors import StoreUnavailable
 from app.metrics import Metrics
 from app.scoring.model import ScoringModel
 from app.settings import Settings
+from app.stores.catalog import RedisCatalogs
 from app.stores.publish import FORMAT
 from app.stores.redis_client import RedisClient, connect, redis_errors
 from app.stores.redis_keys import ModelKeys, unpack_rows
 from app.stores.redis_store import RedisStore
 from app.stores.row_cache import RowCache
+from app.versions.catalog import with_catalog
 from app.versions.source import VersionRefused
 from contract.encoding import FeatureEncoder
 
@@ -42,6 +44,11 @@ class RedisSource:
     async def active(self) -> str | None:
         with redis_errors(self.address, "reading the active version", self.metrics):
             raw = await self.client.get(self.keys.active)
+        return None if raw is None else raw.decode()
+
+    async def shadow(self) -> str | None:
+        with redis_errors(self.address, "reading the shadow version", self.metrics):
+            raw = await self.client.get(self.keys.shadow)
         return None if raw is None else raw.decode()
 
     async def load(self, version: str) -> ScoringModel:
@@ -121,14 +128,14 @@ async def read_version(
     try:
         model = await asyncio.to_thread(  # building an onnxruntime session takes milliseconds
             ScoringModel, manifest=manifest["artifact"], encoder=encoder, store=store, onnx_model=onnx,
-            settings=settings, metrics=metrics,
+            settings=settings, metrics=metrics, catalog_source=RedisCatalogs(client, keys, address),
         )  # fmt: skip
         await model.warm_up()
     except StoreUnavailable:
         raise
     except Exception as exc:  # onnxruntime cannot load or run the graph on this build
         raise VersionRefused(version, "incompatible", f"the scorer does not load or run: {exc}") from exc
-    return model
+    return await with_catalog(model, metrics)  # version and candidate catalog are checked as one
 
 
 def _parse_manifest(version: str, raw: bytes) -> dict[str, Any]:

@@ -30,6 +30,10 @@ class VersionSource(Protocol):
         """The version to serve, or None when there is none (may raise StoreUnavailable)."""
         ...
 
+    async def shadow(self) -> str | None:
+        """The version to score beside the active one (``ctr models shadow``), or None."""
+        ...
+
     async def load(self, version: str) -> ScoringModel:
         """The version checked, built and warmed up (raises VersionRefused or StoreUnavailable)."""
         ...

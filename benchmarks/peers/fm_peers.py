@@ -29,8 +29,8 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from contract.metrics import auc, log_loss  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
-from training.metrics import auc, log_loss  # noqa: E402
 from training.tensors import Tensors  # noqa: E402
 from training.train import predict, train  # noqa: E402
 

@@ -145,3 +145,23 @@ def interleaved_artifact(tmp_path_factory):
         tmp_path_factory.mktemp("models"), "interleaved", encoder=encoder, linear=linear, embedding=embedding,
         bias=bias, onnx_model=export_onnx(bias, encoder.num_slots, dim), manifest_extra={"metrics": {}},
     )  # fmt: skip
+
+
+# -- the candidate catalog (tests/conftest.py has the tiny one) ---------------------------------------
+@pytest.fixture(scope="session")
+def interleaved_catalog_artifact(interleaved_artifact, tmp_path_factory):
+    """The interleaved version with a catalog of 40 items: unseen values, missing fields, string ids."""
+    from contract.artifact import load_artifact
+    from load_tests.workload import Workload
+    from tests.conftest import copy_version
+    from training.catalog import write_version_catalog
+
+    version = copy_version(interleaved_artifact, tmp_path_factory.mktemp("catalog"))
+    items = Workload(load_artifact(version).encoder, seed=11, unseen_share=0.2).catalogue(40)
+    for i, item in enumerate(items):
+        if i % 3 == 0:
+            item.pop("genres", None)  # a missing optional field: its OOV feature
+        if i % 4 == 0:
+            item["item"] = str(item["item"])  # ids as strings: the same canonical id
+    write_version_catalog(version, items, "item", source={"test": "interleaved"})
+    return version

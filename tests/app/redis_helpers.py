@@ -41,13 +41,13 @@ def publish_to(
 
 
 def another_version(artifact: Path, root: Path, scale: float, version: str | None = None) -> Path:
-    """A new version of the same model: same encoder and scorer graph, the table scaled (no torch needed)."""
+    """A new, inactive version of the same model: same encoder and scorer graph, the table scaled (no torch)."""
     base = load_artifact(artifact)
     extra = {k: v for k, v in base.manifest.items() if k in ("dataset", "split", "metrics")}
     return write_artifact(
         root, base.name, encoder=base.encoder, linear=base.table[:, 0] * scale, embedding=base.table[:, 1:] * scale,
         bias=base.bias, onnx_model=base.onnx_path.read_bytes(), manifest_extra=extra,
-        version=version or f"v{uuid.uuid4().hex[:10]}",
+        version=version or f"v{uuid.uuid4().hex[:10]}", activate=False,
     )  # fmt: skip
 
 

@@ -23,10 +23,13 @@ def test_requests_are_counted_and_timed_by_endpoint_and_status(client, sample_re
     assert sample(text, "ctr_http_request_duration_seconds_count", endpoint="/v1/score") == 4
     # sub-millisecond buckets exist, so a fast scorer is not lumped into one bucket
     assert 'ctr_http_request_duration_seconds_bucket{endpoint="/v1/score",le="0.00025"}' in text
-    assert sample(text, "ctr_scored_rows_total") == 6
-    assert sample(text, "ctr_inference_duration_seconds_count") == 3
+    assert sample(text, "ctr_scored_rows_total", endpoint="/v1/score") == 6
+    for stage in ("parse", "encode", "lookup", "inference", "serialise"):
+        assert sample(text, "ctr_stage_duration_seconds_count", endpoint="/v1/score", stage=stage) == 3
     assert sample(text, "ctr_request_errors_total", code="invalid_request") == 1
-    assert sample(text, "ctr_model_info", name="tiny", version=artifact_path.name) == 1
+    trained_at = client.get("/v1/model").json()["created_at"]
+    assert trained_at
+    assert sample(text, "ctr_model_info", name="tiny", trained_at=trained_at, version=artifact_path.name) == 1
     assert sample(text, "ctr_model_ready") == 1
     assert "_created" not in text
 
@@ -36,3 +39,24 @@ def test_each_app_has_its_own_registry(make_client, sample_records):
     post(first, {"records": sample_records[:1]})
     text = second.get("/metrics").text
     assert 'ctr_http_requests_total{endpoint="/v1/score"' not in text
+
+
+def test_offloaded_requests_are_in_every_stage_histogram(make_client, sample_records):
+    """Review issue 16, defect 4: batches of CTR_OFFLOAD_ROWS or more skipped the encode and inference histograms."""
+    client = make_client(offload_rows=4)
+    post(client, {"records": sample_records[:2]})  # inline
+    post(client, {"records": sample_records[:5]})  # offloaded to a worker thread
+    text = client.get("/metrics").text
+    for stage in ("parse", "encode", "lookup", "inference", "serialise"):
+        assert sample(text, "ctr_stage_duration_seconds_count", endpoint="/v1/score", stage=stage) == 2, stage
+    assert sample(text, "ctr_request_rows_sum") == 7
+
+
+def test_rank_requests_are_timed_by_stage(client):
+    candidates = [{"item": 6, "price": 50.0, "tags": ["news", "tech"]}, {"item": 17}, {"item": 999, "tags": "sport"}]
+    body = {"context": {"user": 7, "device": "web"}, "candidates": candidates}
+    assert post(client, body, path="/v1/rank").status_code == 200
+    text = client.get("/metrics").text
+    for stage in ("parse", "rank", "serialise"):
+        assert sample(text, "ctr_stage_duration_seconds_count", endpoint="/v1/rank", stage=stage) == 1
+    assert sample(text, "ctr_scored_rows_total", endpoint="/v1/rank") == 3

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract.encoding import FeatureEncoder
+from contract.encoding import EncodedBatch, FeatureEncoder
 from contract.memo import MemoEncoder
 from contract.values import EncodingError
 from tests.contract.test_encoding import SCHEMA, TRAIN, WEIGHTED
@@ -73,6 +73,27 @@ def test_columns_encode_exactly_like_the_general_encoder(encoders, records, drop
     want = outcome(general.encode_columns, columns, len(records))
     assert outcome(memo.encode_columns, columns, len(records)) == want
     assert outcome(memo.encode_columns, columns, len(records)) == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(record=st.one_of(GOOD_RECORD, ANY_RECORD), subset=st.sampled_from([(0, 2), (1, 4), (2, 5), (0, 5), (3, 3)]))
+def test_one_records_fields_encode_like_the_general_encoder_on_their_slots(encoders, record, subset):
+    """encode_fields (a ranking context) = encode_columns restricted to those fields, on their slots."""
+    general, memo = encoders
+    fields = general.fields[subset[0] : subset[1]]
+    slots = [s for f in fields for s in range(f.slot_start, f.slot_start + f.spec.slots)]
+
+    def on_slots(encode):
+        batch = encode({key: [value] for key, value in record.items()}, 1, fields)
+        return EncodedBatch(batch.ids[:, slots], batch.values[:, slots])
+
+    def fields_only(encode_fields):
+        ids, values = encode_fields(record, fields)
+        return EncodedBatch(ids[None], values[None])
+
+    want = outcome(on_slots, general.encode_columns)
+    assert outcome(fields_only, memo.encode_fields) == want
+    assert outcome(fields_only, memo.encode_fields) == want  # again, now from the memo
 
 
 def test_equal_but_differently_typed_values_are_not_confused(encoders):

@@ -82,3 +82,40 @@ def test_given_split_files_and_schema_directory(tmp_path):
 def test_a_manifests_copy_of_a_schema_parses_back(path):
     schema = load_schema(path)
     assert parse_schema(schema.to_dict()) == schema
+
+
+CANDIDATE_FIELDS = [{"name": "user"}, {"name": "item", "side": "candidate"}, {"name": "price", "kind": "numeric",
+                    "side": "candidate", "buckets": 4}]  # fmt: skip
+
+
+def test_candidate_id_names_a_categorical_candidate_field():
+    schema = parse_schema({**BASE, "fields": CANDIDATE_FIELDS, "candidate_id": "item"})
+    assert schema.candidate_id == "item"
+    assert parse_schema({**BASE, "fields": CANDIDATE_FIELDS}).candidate_id is None
+    assert load_schema("datasets/ml100k.toml").candidate_id == "item_id"
+    assert parse_schema(schema.to_dict()).candidate_id == "item"  # a manifest's copy reads back
+
+
+@pytest.mark.parametrize(
+    ("value", "detail"),
+    [("itme", "did you mean 'item'"), ("user", 'side = "candidate"'), ("price", "categorical"), (3, "string")],
+)
+def test_a_bad_candidate_id_names_the_key(value, detail):
+    with pytest.raises(SchemaError, match="candidate_id") as info:
+        parse_schema({**BASE, "fields": CANDIDATE_FIELDS, "candidate_id": value})
+    assert detail in str(info.value)
+    assert info.value.key == "candidate_id"
+
+
+def test_extends_starts_from_another_schema(tmp_path):
+
+    base = load_schema("datasets/ml100k.toml")
+    daily = load_schema("datasets/ml100k_daily.toml")
+    assert daily.fields == base.fields and daily.label == base.label and daily.timestamp == base.timestamp
+    assert daily.source == {"format": "parquet"} and base.source == {"reader": "ml100k"}
+    (tmp_path / "loop.toml").write_text('extends = "loop.toml"\n')
+    with pytest.raises(SchemaError, match="extends itself"):
+        load_schema(tmp_path / "loop.toml")
+    (tmp_path / "orphan.toml").write_text('extends = "nope.toml"\n')
+    with pytest.raises(SchemaError, match="schema file not found"):
+        load_schema(tmp_path / "orphan.toml")

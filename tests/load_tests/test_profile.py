@@ -27,3 +27,14 @@ def test_summary_shares_sum_to_one_and_rank_own_time():
 
 def test_garbage_lines_are_skipped():
     assert summarise("not a sample\n\n")["samples"] == 0
+
+
+def test_catalog_lookups_are_their_own_stage_and_shapes_are_checked(capsys, monkeypatch):
+    import load_tests.profile as profile
+
+    frames = ["x (uvicorn/a.py:1)", "y (app/ranking/rank.py:2)", "z (contract/catalog.py:3)"]
+    assert stage_of(frames) == "catalog id lookup (contract/catalog.py)"
+    assert stage_of([*frames[:2], "w (contract/memo.py:4)"]) == "encoding (contract)"
+    monkeypatch.setattr(profile.shutil, "which", lambda tool: f"/usr/bin/{tool}")  # past the tools check
+    assert profile.main(["--shapes", "rank,nope"]) == 2
+    assert "--shapes: unknown ['nope']" in capsys.readouterr().err

@@ -27,3 +27,9 @@ def test_workers_app_and_pinning():
 def test_workers_must_be_positive():
     with pytest.raises(ValueError):
         ServerProcess({}, workers=0)
+
+
+def test_our_app_with_workers_starts_through_the_ctr_serve_launcher():
+    command = ServerProcess({}, workers=2).command()
+    assert command[command.index("-m") + 1 : command.index("-m") + 3] == ["cli", "serve"]
+    assert command[command.index("--workers") + 1] == "2"

@@ -23,7 +23,19 @@ from training.data.readers import iter_chunks
 from training.data.source import resolve_path
 from training.data.split import Split, given_split, plan_split
 
-DataArg = str | Path | Mapping[str, str | Path] | None
+# A part of a given split may be several files or directories (e.g. the days of a training window).
+DataArg = str | Path | Mapping[str, str | Path | Sequence[str | Path]] | None
+Location = Path | tuple[Path, ...] | None
+
+
+def location_of(value: str | Path | Sequence[str | Path]) -> Path | tuple[Path, ...]:
+    if isinstance(value, str | Path):
+        return Path(value).expanduser()
+    return tuple(Path(v).expanduser() for v in value)
+
+
+def describe_location(location: Location) -> str:
+    return ", ".join(map(str, location)) if isinstance(location, tuple) else str(location)
 
 
 @dataclass(frozen=True)
@@ -58,7 +70,7 @@ class Dataset:
         return {name: column[rows] for name, column in self.columns.items()}
 
 
-def part_locations(schema: DatasetSchema, data: DataArg, split: SplitSpec) -> dict[str, Path | None]:
+def part_locations(schema: DatasetSchema, data: DataArg, split: SplitSpec) -> dict[str, Location]:
     """``{"all": path}``, or one path per part for the given split (CLI ``part=path`` or ``split.files``)."""
     if isinstance(data, Mapping):
         if split.method != "given":
@@ -67,7 +79,7 @@ def part_locations(schema: DatasetSchema, data: DataArg, split: SplitSpec) -> di
         unknown = [p for p in data if p not in SPLIT_PARTS]
         if missing or unknown:
             raise DataError(f"--data: give exactly train=, validation= and test= paths (missing {missing or unknown})")
-        return {part: Path(data[part]).expanduser() for part in SPLIT_PARTS}
+        return {part: location_of(data[part]) for part in SPLIT_PARTS}
     if split.method != "given":
         return {"all": None if data is None else Path(data).expanduser()}
     if split.files is None:
@@ -89,7 +101,7 @@ def read_dataset(
     reader = _Reader(schema, timestamps=split.method == "time")
     rows = {part: reader.read(iter_chunks(schema, path, chunk_rows)) for part, path in locations.items()}
     if split.method == "given":
-        parts = given_split(rows, {part: str(path) for part, path in locations.items()})
+        parts = given_split(rows, {part: describe_location(path) for part, path in locations.items()})
     else:
         if rows["all"] == 0:
             raise no_rows(str(locations["all"] or schema.name), reader.dropped)

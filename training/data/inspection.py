@@ -28,7 +28,7 @@ from contract.fitting import ValueCounts
 from contract.schema import SPLIT_PARTS, DatasetSchema, SplitSpec
 from contract.values import EncodingError
 from training.data.chunks import DEFAULT_CHUNK_ROWS, Chunk
-from training.data.dataset import DataArg, part_locations
+from training.data.dataset import DataArg, describe_location, part_locations
 from training.data.errors import located, no_rows
 from training.data.labels import Derived, derive
 from training.data.readers import iter_chunks
@@ -135,7 +135,8 @@ class _Stream:
             if derived.timestamps is not None:
                 stamps.append(derived.timestamps)
         reader = self.schema.source.get("reader")
-        files = {part: str(path) if path else f"built-in reader {reader!r}" for part, path in self.locations.items()}
+        files = {part: describe_location(path) if path else f"built-in reader {reader!r}"
+                 for part, path in self.locations.items()}  # fmt: skip
         if self.split.method == "given":
             split = given_split(per_location, files)
         else:

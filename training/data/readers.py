@@ -9,7 +9,7 @@ so a file larger than memory can still be counted and its vocabulary fitted;
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +33,17 @@ _FORMATS: dict[str, Callable[[DatasetSchema, SourceSpec], Callable[[Path, int], 
 
 
 def iter_chunks(
-    schema: DatasetSchema, path: str | Path | None, chunk_rows: int = DEFAULT_CHUNK_ROWS
+    schema: DatasetSchema, path: str | Path | Sequence[str | Path] | None, chunk_rows: int = DEFAULT_CHUNK_ROWS
 ) -> Iterator[Chunk]:
     """Raw columns of the data at ``path``, at most ``chunk_rows`` rows per chunk (a chunk never spans files).
 
-    Each chunk holds the columns the schema reads (field sources, label, timestamp, partition column).
+    ``path`` may also be several files or directories, read in the order given. Each chunk holds the
+    columns the schema reads (field sources, label, timestamp, partition column).
     """
+    if isinstance(path, list | tuple):
+        for one in path:
+            yield from iter_chunks(schema, one, chunk_rows)
+        return
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
     spec = parse_source(schema)

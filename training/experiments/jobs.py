@@ -47,9 +47,10 @@ def run_job(job: Job, cache: Path, threads: int = 1) -> dict[str, Any]:
     """Train, evaluate on validation and test, and write the result to ``cache/<key>.json`` atomically."""
     import torch
 
+    from contract.metrics import auc, calibration, log_loss
     from training.config import PRESETS
     from training.experiments.datasets import load
-    from training.metrics import auc, calibration, log_loss
+    from training.experiments.mechanism import norms_by_frequency
     from training.train import predict, train
 
     torch.set_num_threads(threads)
@@ -69,10 +70,13 @@ def run_job(job: Job, cache: Path, threads: int = 1) -> dict[str, Any]:
         "test": {"auc": auc(y, p), "logloss": log_loss(y, p), "ece": calib["ece"]},
         "calibration": calib, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
         "wall_seconds": wall, "per_epoch": _per_epoch(result.history),
+        "norms": norms_by_frequency(result.model, data.train),  # by training-count bin (issue 22)
     }  # fmt: skip
     if data.test_cross is not None:
         for part, mask in (("test_cross", data.test_cross), ("test_in_group", ~data.test_cross)):
             record[part] = {"auc": auc(y[mask], p[mask]), "logloss": log_loss(y[mask], p[mask])}
+    if job.seed == 0:  # kept for the mechanism diagnostics (benchmarks/smfm_slots.py); written before the JSON
+        torch.save(result.model.state_dict(), cache / f"{job.key}.pt")
     path = cache / f"{job.key}.json"
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(record, indent=1))

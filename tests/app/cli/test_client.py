@@ -71,3 +71,25 @@ def test_rank_errors(server, capsys, tmp_path):
     code, out, _ = run(capsys, "rank", "--url", server.url, "--context", json.dumps(CONTEXT),
                        "--candidates", f"@{listed}", "--json")  # fmt: skip
     assert code == 0 and len(json.loads(out)["probabilities"]) == 3
+
+
+@pytest.fixture(scope="module")
+def catalog_server(tiny_catalog_artifact):
+    with ServerProcess({"CTR_MODEL_DIR": str(tiny_catalog_artifact)}) as running:
+        yield running
+
+
+def test_rank_by_ids_marks_and_skips_unknown_ones(catalog_server, capsys, tiny_catalog_artifact):
+    from tests.conftest import catalog_of
+
+    known = catalog_of(tiny_catalog_artifact).key(0)
+    code, out, _ = run(capsys, "rank", "--url", catalog_server.url, "--context", json.dumps(CONTEXT),
+                       "--ids", f"{known},987654", "--candidates", json.dumps(CANDIDATES[:1]))  # fmt: skip
+    assert code == 0
+    assert "3 candidates, showing 3" in out
+    assert re.search(r"id=987654\s+\(not in the catalog\)$", out, re.M)
+    assert f"id={known}\n" in out and "item=6" in out
+    code, out, _ = run(capsys, "rank", "--url", catalog_server.url, "--context", json.dumps(CONTEXT),
+                       "--ids", f"[{known}, 987654]", "--unknown-ids", "skip")  # fmt: skip
+    assert code == 0
+    assert "2 candidates, showing 1" in out and "skipped (not in the catalog): 1" in out

@@ -68,3 +68,15 @@ def test_plan_splits_interleaved_slots_by_side(interleaved_artifact):
     assert plan.required_context == ("user",)
     merged = plan.merge(np.array([10, 60, 70, 80, 90]), np.array([[0, 20, 30, 40, 50, 100]]))
     assert merged.tolist() == [[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]]
+
+
+def test_row_terms_are_side_terms_of_one_row():
+    from contract.fm import row_terms
+
+    rng = np.random.default_rng(4)
+    rows, values = rng.normal(size=(5, 7)).astype(np.float32), rng.uniform(-1, 2, 5).astype(np.float32)
+    one, batch = row_terms(rows, values), side_terms(rows[None], values[None])
+    for name in ("lin", "pair", "sums"):
+        np.testing.assert_allclose(getattr(one, name), getattr(batch, name), rtol=0, atol=1e-12)
+    empty = row_terms(np.zeros((0, 7), np.float32), np.zeros(0, np.float32))  # a schema without context fields
+    assert empty.lin.tolist() == [0.0] and empty.pair.tolist() == [0.0] and empty.sums.shape == (1, 6)

@@ -13,6 +13,7 @@ from contract.encoding import FeatureEncoder
 from contract.field import FieldEncoder
 from tests.app.conftest import post, post_rank
 from tests.app.http.test_routes import assert_error
+from tests.conftest import catalog_of
 
 CONTEXT = {"user": 7, "device": "web"}
 CANDIDATES = [{"item": 6, "price": 50.0, "tags": ["news", "tech"]}, {"item": 17}, {"item": 999, "tags": "sport"}]
@@ -119,6 +120,72 @@ def test_rank_equals_score_on_merged_records_tiny(tiny_client, tiny_trained, dat
 @given(data=st.data())
 def test_rank_equals_score_on_merged_records_interleaved_sides(interleaved_client, interleaved_artifact, data):
     check_equivalence(interleaved_client, load_artifact(interleaved_artifact).encoder, data)
+
+
+# -- ranking by candidate id: catalog items, unknown ids and objects in one request ------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_catalog_client(tiny_catalog_artifact):
+    with TestClient(create_app(Settings(model_dir=tiny_catalog_artifact))) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def interleaved_catalog_client(interleaved_catalog_artifact):
+    with TestClient(create_app(Settings(model_dir=interleaved_catalog_artifact))) as client:
+        yield client
+
+
+def id_strategy(catalog) -> st.SearchStrategy:
+    """Catalog ids in every spelling a client may use (int, string, zero-padded, integral float), and unknown ids."""
+    keys = [catalog.key(r) for r in range(len(catalog))]
+    known = st.sampled_from(keys).flatmap(lambda k: st.sampled_from([k, int(k), "0" + k, float(int(k))]))
+    unknown = st.integers(10**6, 10**9) | st.integers(10**6, 10**9).map(str)
+    return known | unknown
+
+
+def check_id_equivalence(client, encoder, catalog, data):
+    context = data.draw(side_strategy(encoder, "context"), label="context")
+    ids = data.draw(st.lists(id_strategy(catalog), max_size=25), label="ids")
+    objects = data.draw(st.lists(side_strategy(encoder, "candidate"), max_size=6), label="objects")
+    ids = ids or ([] if objects else [catalog.key(0)])
+    skip = data.draw(st.booleans(), label="skip")
+    body = {"context": context, "candidate_ids": ids, "unknown_ids": "skip" if skip else "score", "top_k": 3}
+    if objects:
+        body["candidates"] = objects
+    response = post_rank(client, body)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    keys = {catalog.key(r): r for r in range(len(catalog))}
+    rows = [keys.get(catalog.id_field.canonical(raw), -1) for raw in ids]  # the contract's spelling, by hand
+    unknown = [i for i, row in enumerate(rows) if row < 0]
+    assert answer["unknown_indices"] == unknown
+    # what /v1/score gives the merged records: a catalog item's fields, or the unknown id alone
+    records = [catalog.item(row) if row >= 0 else {catalog.source: raw} for row, raw in zip(rows, ids, strict=True)]
+    flat = scores(client, merged(context, records + objects))
+    ranked = np.array([np.nan if p is None else p for p in answer["probabilities"]], np.float64)
+    scored = np.setdiff1d(np.arange(len(ranked)), unknown) if skip else np.arange(len(ranked))
+    assert np.isnan(ranked[unknown]).all() if skip else not np.isnan(ranked).any()
+    assert np.abs(ranked[scored] - flat[scored]).max(initial=0.0) <= 1e-6
+    assert ranked[answer["top_indices"]].tolist() == sorted(ranked[scored].tolist(), reverse=True)[:3]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_rank_by_id_equals_score_on_merged_records_tiny(tiny_catalog_client, tiny_catalog_artifact, data):
+    catalog = catalog_of(tiny_catalog_artifact)
+    check_id_equivalence(tiny_catalog_client, load_artifact(tiny_catalog_artifact).encoder, catalog, data)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_rank_by_id_equals_score_on_merged_records_interleaved(
+    interleaved_catalog_client, interleaved_catalog_artifact, data
+):
+    catalog = catalog_of(interleaved_catalog_artifact)
+    check_id_equivalence(interleaved_catalog_client, load_artifact(interleaved_catalog_artifact).encoder, catalog,
+                         data)  # fmt: skip
 
 
 def test_rank_equals_score_on_many_candidates(tiny_client, tiny_trained):

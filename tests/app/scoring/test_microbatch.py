@@ -241,7 +241,7 @@ def test_metrics_record_queue_time_rows_and_runs():
     assert sample("ctr_microbatch_rows_sum") == 6
     assert sample("ctr_microbatch_queue_duration_seconds_count") == 3
     assert sample("ctr_microbatch_queue_duration_seconds_sum") >= 0.009 * 2  # the first two waited the delay
-    assert sample("ctr_inference_duration_seconds_count") == 1
+    assert sample("ctr_microbatch_run_duration_seconds_count") == 1
 
 
 # -- over HTTP -------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ def expected_keys(model: str, artifact, shards: int) -> set[bytes]:
     features = artifact.encoder.feature_hashes()
     rows = {keys.feature(int(h)) for h in features if h & HASH_MASK}
     meta = {keys.manifest, keys.onnx, keys.oov, *keys.counts}
-    return rows | meta | {f"ctr:{model}:active".encode(), f"ctr:{model}:versions".encode()}
+    return rows | meta | {f"ctr:{model}:{k}".encode() for k in ("active", "versions", "history")}
 
 
 def test_every_row_is_written_under_its_exact_key(shared, redis_model, artifact_path):

@@ -25,6 +25,22 @@ def test_version_keys():
     assert keys.feature_pattern == b"ctr:{ml100k:20261129T120501Z-3fa2b1:*}:e:*"
 
 
+def test_catalog_keys_share_the_versions_hash_tag():
+    keys = VersionKeys("ml100k", VERSION, 32)
+    assert keys.catalog == b"ctr:{ml100k:20261129T120501Z-3fa2b1}:catalog"
+    assert keys.catalogs == b"ctr:{ml100k:20261129T120501Z-3fa2b1}:catalogs"
+    gen = "20261203T101500Z-ab12cd"
+    assert (
+        keys.catalog_manifest(gen) == b"ctr:{ml100k:20261129T120501Z-3fa2b1}:catalog:20261203T101500Z-ab12cd:manifest"
+    )
+    assert keys.catalog_part(gen, "sums.npy", 2) == (
+        b"ctr:{ml100k:20261129T120501Z-3fa2b1}:catalog:20261203T101500Z-ab12cd:sums.npy:2"
+    )
+    assert keys.catalog_pattern == b"ctr:{ml100k:20261129T120501Z-3fa2b1}:catalog:*"
+    with pytest.raises(ValueError, match="catalog generation"):
+        keys.catalog_manifest("a*b")
+
+
 def test_feature_key_of_a_raw_value():
     # item_id is field 5 of datasets/ml100k.toml: id = 5 << 56 | feature_hash("item_id", "242"); shard = id % 32
     feature = (5 << 56) | feature_hash("item_id", "242")

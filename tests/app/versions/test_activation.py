@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from contract.artifact import set_active
+from contract.artifact import load_artifact, set_active
 from tests.app.conftest import post
 from tests.app.redis_helpers import another_version, metric, wait_for
 
@@ -40,7 +40,8 @@ def test_a_new_active_version_is_swapped_in_and_named_in_answers(served, model_d
     after = post(served, {"records": sample_records}).json()
     assert after["model_version"] == new.name and after["probabilities"] != before["probabilities"]
     assert metric(served, "ctr_model_activations_total") == 2
-    assert metric(served, "ctr_model_info", f'name="tiny",version="{new.name}"') == 1
+    trained_at = load_artifact(new).manifest["created_at"]  # ctr_model_info carries the training date too
+    assert metric(served, "ctr_model_info", f'name="tiny",trained_at="{trained_at}",version="{new.name}"') == 1
     set_active(model_dir, artifact_path.name)  # a rollback is just another activation
     wait_for(lambda: version_of(served) == artifact_path.name, timeout=5)
     assert post(served, {"records": sample_records}).json()["probabilities"] == before["probabilities"]

@@ -123,7 +123,9 @@ def test_redis_store_two_workers(versions, sample_records):
         for name in names:
             publish_to(SHARED_URL, model_dir / name, model, activate=name == names[0], keep=5)
         env = {"CTR_STORE": "redis", "CTR_REDIS_URL": SHARED_URL, "CTR_REDIS_MODEL": model,
-               "CTR_REDIS_POLL_SECONDS": str(POLL_SECONDS), "CTR_DRAIN_SECONDS": str(DRAIN_SECONDS)}  # fmt: skip
+               "CTR_REDIS_POLL_SECONDS": str(POLL_SECONDS), "CTR_DRAIN_SECONDS": str(DRAIN_SECONDS),
+               "CTR_REDIS_TIMEOUT_MS": "500"}  # fmt: skip
+        # (a generous lookup deadline: on a loaded test machine the swap is under test, not the deadline)
 
         def activate(version: str) -> None:  # what `ctr publish` of an already published version does
             publish_to(SHARED_URL, model_dir / version, model, keep=5)

@@ -3,8 +3,8 @@
 import numpy as np
 import torch
 
+from contract.metrics import auc
 from training.experiments.planted import PlantedConfig, generate, never_co_occurring
-from training.metrics import auc
 
 SMALL = PlantedConfig(users=40, items=40, train_rows=5_000, eval_rows=2_000)
 

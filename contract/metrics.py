@@ -1,8 +1,10 @@
-"""Offline metrics in numpy: AUC, log loss, expected calibration error."""
+"""Offline metrics in numpy, shared by training, the nightly job and the server: AUC, log loss, calibration."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from contract.score_buckets import bucket_counts
 
 _EPS = 1e-7
 
@@ -44,3 +46,27 @@ def calibration(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -
     rate = np.bincount(which, weights=y, minlength=bins) / np.maximum(count, 1)
     ece = float((count / max(len(p), 1) * np.abs(mean_p - rate)).sum())
     return {"ece": ece, "count": count.tolist(), "mean_probability": mean_p.tolist(), "positive_rate": rate.tolist()}
+
+
+def psi_from_counts(reference: np.ndarray, served: np.ndarray, floor: float = 1e-4) -> float:
+    """Population stability index sum((s - r) ln(s / r)) of two bucket-count vectors (shares floored at ``floor``).
+
+    Rule of thumb: < 0.1 stable, 0.1-0.25 a shift worth a look, > 0.25 a different population.
+    """
+    r = np.asarray(reference, dtype=np.float64)
+    s = np.asarray(served, dtype=np.float64)
+    if r.sum() == 0 or s.sum() == 0:
+        return float("nan")
+    r = np.maximum(r / r.sum(), floor)
+    s = np.maximum(s / s.sum(), floor)
+    return float(np.sum((s - r) * np.log(s / r)))
+
+
+def population_stability(reference: np.ndarray, served: np.ndarray) -> float:
+    """PSI between two sets of probabilities, over the served-probability histogram's fixed log-odds buckets."""
+    return psi_from_counts(bucket_counts(_logits(reference)), bucket_counts(_logits(served)))
+
+
+def _logits(probabilities: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-12, 1 - 1e-12)
+    return np.log(p / (1 - p))

@@ -3,7 +3,7 @@ import itertools
 import numpy as np
 import pytest
 
-from training.metrics import auc, calibration, log_loss
+from contract.metrics import auc, calibration, log_loss
 
 
 def brute_auc(y, p):
@@ -35,3 +35,15 @@ def test_log_loss_and_calibration():
     assert perfect["ece"] == 0.0
     off = calibration(np.array([0, 0, 0, 0]), np.array([0.95, 0.95, 0.95, 0.95]))
     assert off["ece"] == pytest.approx(0.95)
+
+
+def test_psi_is_zero_for_one_population_and_grows_with_the_shift():
+    from contract.metrics import population_stability, psi_from_counts
+
+    rng = np.random.default_rng(0)
+    base = 1 / (1 + np.exp(-rng.normal(0, 1, 20_000)))
+    same = 1 / (1 + np.exp(-rng.normal(0, 1, 20_000)))
+    shifted = 1 / (1 + np.exp(-rng.normal(1.0, 1, 20_000)))
+    assert population_stability(base, same) < 0.01
+    assert population_stability(base, shifted) > 0.25
+    assert np.isnan(psi_from_counts(np.zeros(3), np.ones(3)))
