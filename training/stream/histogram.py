@@ -7,7 +7,7 @@ two shards) add up to the counts of their union, so a distributed evaluation is 
 AUC from the bins counts a positive and a negative in the same bin as half a correct pair, as the exact
 Mann-Whitney statistic does for tied scores; pairs that are merely close in score are the only error,
 bounded by :meth:`ScoreHistogram.auc_error_bound` (reported beside the AUC; ~1e-6 at the default 2**20
-bins on our data, tests/training/stream/test_histogram.py checks it against ``training.metrics.auc``).
+bins on our data, tests/training/stream/test_histogram.py checks it against ``contract.metrics.auc``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 DEFAULT_BINS = 1 << 20
-_EPS = 1e-7  # probabilities are clipped as training.metrics.log_loss does
+_EPS = 1e-7  # probabilities are clipped as contract.metrics.log_loss does
 
 
 class ScoreHistogram:
@@ -72,7 +72,7 @@ class ScoreHistogram:
         return float(self.positives.sum() / self.rows) if self.rows else float("nan")
 
     def ece(self, bins: int = 10) -> float:
-        """Expected calibration error over ``bins`` equal-width bins (as ``training.metrics.calibration``),
+        """Expected calibration error over ``bins`` equal-width bins (as ``contract.metrics.calibration``),
         taking each fine bin's centre as its predictions' mean (off by at most half a fine bin)."""
         if not self.rows:
             return float("nan")

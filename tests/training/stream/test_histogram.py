@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from training.metrics import auc, calibration, log_loss
+from contract.metrics import auc, calibration, log_loss
 from training.stream.histogram import ScoreHistogram
 
 
