@@ -7,6 +7,7 @@ closest known one, because a typo'd key would otherwise read as "unknown" with n
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import tomllib
 from collections.abc import Iterable
@@ -68,3 +69,26 @@ def only_keys(at: str, raw: dict[str, Any], allowed: set[str], error: type[Confi
     for key in raw:
         if key not in allowed:
             raise error(f"{at}.{key}" if at else key, f"unknown key{did_you_mean(key, allowed)}")
+
+
+_TOML_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "Path": str}
+
+
+def dataclass_values(
+    at: str, table: dict[str, Any], kind: type, error: type[ConfigKeyError], required: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The keys of ``table`` checked against the fields of the dataclass ``kind`` and their annotated types.
+
+    Annotations are read as strings (``"int"``, ``"Path | None"``); ``Path`` fields take a TOML string.
+    """
+    annotations = {f.name: str(f.type) for f in dataclasses.fields(kind)}
+    only_keys(at, table, set(annotations), error)
+    for key in required:
+        if key not in table:
+            raise error(f"{at}.{key}", "is required")
+    values = {}
+    for key, value in table.items():
+        base = annotations[key].replace(" | None", "")
+        checked = typed(f"{at}.{key}", value, _TOML_TYPES.get(base, object), error=error)
+        values[key] = Path(checked) if base == "Path" else checked
+    return values

@@ -38,11 +38,11 @@ Paths are relative to the directory the job runs in (as ``ctr train``'s are).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contract.toml_keys import ConfigKeyError, choice, only_keys, read_toml, typed
+from contract.toml_keys import ConfigKeyError, choice, dataclass_values, only_keys, read_toml, typed
 from training.config import PRESETS, TrainConfig
 
 
@@ -129,22 +129,8 @@ def parse_config(raw: dict[str, Any]) -> RetrainConfig:
     )
 
 
-_TOML_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "Path": str}
-
-
 def _values(name: str, table: dict[str, Any], kind: type, required: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The table's keys checked against the dataclass ``kind``'s fields and their types."""
-    annotations = {f.name: str(f.type) for f in fields(kind)}
-    _only_keys(name, table, set(annotations))
-    for key in required:
-        if key not in table:
-            raise ConfigError(f"{name}.{key}", "is required")
-    values = {}
-    for key, value in table.items():
-        base = annotations[key].replace(" | None", "")
-        checked = _typed(f"{name}.{key}", value, _TOML_TYPES[base])
-        values[key] = Path(checked) if base == "Path" else checked
-    return values
+    return dataclass_values(name, table, kind, ConfigError, required)
 
 
 def _section(name: str, raw: dict[str, Any], kind: type, required: tuple[str, ...] = ()) -> Any:

@@ -31,10 +31,8 @@ def register(catalog_commands: Any) -> None:
 def run_publish(args: argparse.Namespace) -> int:
     import asyncio
 
-    from pydantic import ValidationError
-
+    from app.cli.common import settings_or_none
     from app.errors import StoreUnavailable
-    from app.settings import Settings
     from app.stores.catalog import activate_catalog, collect_catalogs, publish_catalog_files
     from app.stores.redis_client import connect, redis_errors
     from app.stores.redis_keys import ModelKeys
@@ -42,10 +40,8 @@ def run_publish(args: argparse.Namespace) -> int:
     from contract.catalog import CatalogError
 
     overrides = {"redis_url": args.redis_url, "redis_cluster": args.cluster}
-    try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as exc:
-        print(f"ctr catalog publish: error: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", file=sys.stderr)
+    settings = settings_or_none("catalog publish", **overrides)
+    if settings is None:
         return 2
     if args.keep < 2:
         print("ctr catalog publish: error: --keep must be >= 2 (replicas may still read the previous one)",

@@ -53,17 +53,12 @@ def run_models(args: argparse.Namespace) -> int:
         result = compare(args.joined)
         print(json.dumps(result, indent=2) if args.json else format_comparison(result))
         return 0 if result["rows"] else 2
-    from pydantic import ValidationError
-
+    from app.cli.common import settings_or_none
     from app.errors import StoreUnavailable
-    from app.settings import Settings
     from app.versions.source import VersionRefused
 
-    try:
-        overrides = {"redis_model": args.model} if args.model else {}
-        settings = Settings(**overrides, **({"store": "redis"} if args.redis else {}))
-    except ValidationError as exc:
-        print(f"ctr models: error: {exc.errors()[0]['msg']}", file=sys.stderr)
+    settings = settings_or_none("models", redis_model=args.model, store="redis" if args.redis else None)
+    if settings is None:
         return 2
     try:
         return asyncio.run(_run(args, settings))

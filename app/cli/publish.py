@@ -33,18 +33,14 @@ def register(commands: Any) -> None:
 def run_publish(args: argparse.Namespace) -> int:
     import asyncio
 
-    from pydantic import ValidationError
-
+    from app.cli.common import settings_or_none
     from app.errors import StoreUnavailable
-    from app.settings import Settings
     from app.stores.publish import PublishError, publish
     from app.stores.redis_client import connect
 
     overrides = {"redis_url": args.redis_url, "redis_cluster": args.cluster}
-    try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as exc:
-        print(f"ctr publish: error: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", file=sys.stderr)
+    settings = settings_or_none("publish", **overrides)
+    if settings is None:
         return 2
 
     async def go() -> Any:

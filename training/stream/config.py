@@ -36,12 +36,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contract.toml_keys import ConfigKeyError, choice, only_keys, typed
+from contract.toml_keys import ConfigKeyError, choice, dataclass_values, only_keys, read_toml, typed
 from training.config import PRESETS, TrainConfig
 
 BACKENDS = ("gloo", "nccl")
@@ -120,12 +119,7 @@ _PUBLISH = {"redis_url": str, "cluster": bool, "shards": int, "model": str}
 def load_stream_config(path: str | Path) -> StreamConfig:
     """Read and validate a job file; relative paths in it are resolved from its directory."""
     path = Path(path)
-    if not path.is_file():
-        raise StreamConfigError(str(path), "config file not found")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise StreamConfigError(str(path), f"not valid TOML: {exc}") from exc
+    raw = read_toml(path, "config", StreamConfigError)
     return parse_stream_config(raw, path.resolve().parent)
 
 
@@ -158,14 +152,8 @@ def parse_stream_config(raw: dict[str, Any], base: Path) -> StreamConfig:
 
 
 def _training(section: dict[str, Any]) -> TrainConfig:
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    _only("training", section, set(fields))
     defaults = StreamConfig.__dataclass_fields__["training"].default_factory()  # type: ignore[misc]
-    changes = {}
-    for key, value in section.items():
-        # Annotations are strings here ("int", "bool | None"): the first word names the TOML type to expect.
-        kind = {"int": int, "float": float, "bool": bool, "str": str}.get(str(fields[key].type).split(" ")[0])
-        changes[key] = _typed(f"training.{key}", value, kind) if kind else value
+    changes = dataclass_values("training", section, TrainConfig, StreamConfigError)
     try:
         return dataclasses.replace(defaults, **changes)
     except ValueError as exc:  # TrainConfig's own checks name the setting
