@@ -67,6 +67,20 @@ async def _flush_metrics(metrics: Metrics, seconds: float) -> None:
         metrics.cheap.flush()  # the last values of a worker that stops
 
 
+async def _watch_loop_lag(metrics: Metrics, interval: float) -> None:
+    """Sleep ``interval`` again and again and record the overshoot: how long the loop was busy elsewhere.
+
+    Cheap (one timer and one histogram observation per interval) and recorded on the loop thread
+    like every cheap metric. A stuck or saturated worker shows up here even when no request completes.
+    """
+    lag = metrics.event_loop_lag.labels()
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        await asyncio.sleep(interval)
+        lag.observe(max(0.0, loop.time() - started - interval))
+
+
 class ScoringApp(FastAPI):
     """FastAPI whose requests enter through ``front``: the metrics middleware, then the scoring hot path.
 
@@ -102,6 +116,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         flusher = None
         if state.metrics.multiprocess:
             flusher = asyncio.create_task(_flush_metrics(state.metrics, settings.metrics_flush_seconds))
+        watcher = None
+        if settings.event_loop_lag_interval_seconds > 0:
+            watcher = asyncio.create_task(_watch_loop_lag(state.metrics, settings.event_loop_lag_interval_seconds))
         activation = activation_for(state)
         await activation.start()  # ready or not: a server without a model answers /readyz 503 and keeps checking
         state.events = event_log_for(settings, state.metrics)
@@ -117,10 +134,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if state.events is not None:  # stopped first: what is queued is written before the process ends
                 await asyncio.to_thread(state.events.close)
             await activation.close()
-            if flusher is not None:
-                flusher.cancel()
-                with suppress(asyncio.CancelledError):
-                    await flusher
+            for task in (watcher, flusher):  # the flusher last: it writes the final values
+                if task is not None:
+                    task.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await task
 
     app = ScoringApp(
         title="CTR scoring (factorization machine)",

@@ -38,6 +38,9 @@ QUEUE_BUCKETS = (
     0.00001, 0.000025, 0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.001, 0.0025, 0.01, 0.1,
 )  # fmt: skip
 REDIS_ERROR_KINDS = ("timeout", "connection", "auth", "response", "cluster", "other", "version_missing")
+# Event-loop lag: how late a timer fires. An idle loop wakes within ~0.1 ms; a request that holds the
+# loop for tens of ms (a huge body, a gc pass) shows up in the upper buckets.
+LOOP_LAG_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 ROWS_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 16384, 65536)
 # -- observability (issue 18): stages of a request, in order; /v1/rank's encode+lookup+FM is one "rank" stage
 SCORE_STAGES = ("parse", "encode", "lookup", "inference", "serialise")
@@ -66,6 +69,10 @@ class Metrics:
         self.request_seconds = cheap.histogram(
             "ctr_http_request_duration_seconds", "Time from request start to response end", ["endpoint"],
             LATENCY_BUCKETS,
+        )  # fmt: skip
+        self.event_loop_lag = cheap.histogram(
+            "ctr_event_loop_lag_seconds", "How late a timer of CTR_EVENT_LOOP_LAG_INTERVAL_SECONDS fired: time the "
+            "event loop spent on other work (one observation per interval and worker)", (), LOOP_LAG_BUCKETS,
         )  # fmt: skip
         self.rows_per_request = cheap.histogram("ctr_request_rows", "Rows scored per request", (), ROWS_BUCKETS)
         self.scored_rows = cheap.counter("ctr_scored_rows_total", "Rows scored, by endpoint", ["endpoint"])

@@ -140,6 +140,14 @@ class Settings(BaseSettings):
         1.0, gt=0, le=60, description="with several workers: how often a worker writes its metrics to its files"
     )
 
+    event_loop_lag_interval_seconds: float = Field(
+        0.25,
+        ge=0,
+        le=60,
+        description="a background task sleeps this long and records how late it woke up "
+        "(ctr_event_loop_lag_seconds: time the event loop was busy with something else); 0 = off",
+    )
+
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1)

@@ -104,6 +104,9 @@ def build() -> Dashboard:
     d = d.with_panel(series("/v1/rank p99 per stage", "s", (stage_quantile(0.99, "/v1/rank"), "{{stage}}")))
     for q in (0.5, 0.95, 0.99):
         d = d.with_panel(stage_panel(q))
+    lag_help = ("How late a periodic timer fires in each worker: time the loop spent on other work. High while "
+                "latency is high = CPU-bound; low = waiting elsewhere (Redis)")  # fmt: skip
+    d = d.with_panel(quantiles("ctr_event_loop_lag_seconds", "", "instance", "Event-loop lag", lag_help))
 
     d = d.with_row(Row("Embedding store (Redis)"))
     hits, misses = f"sum(rate(ctr_store_cache_hits_total[{RI}]))", f"sum(rate(ctr_store_cache_misses_total[{RI}]))"

@@ -73,6 +73,8 @@ def test_totals_and_histogram_counts_cover_both_workers(two_workers, sample_reco
     assert value(text, f'ctr_served_probability_count{{version="{version}"}}') == rows
     assert value(text, f'ctr_served_probability_bucket{{le="+Inf",version="{version}"}}') == rows
     assert value(text, "ctr_model_ready") == 1
+    # the event-loop lag watcher of each worker observes every CTR_EVENT_LOOP_LAG_INTERVAL_SECONDS (0.25 s)
+    assert value(text, "ctr_event_loop_lag_seconds_count") >= 2
     # both workers answered requests (each file is one worker's), so the total needed both
     per_worker = []
     for path in (tmp_path / "metrics").glob("counter_*.db"):
