@@ -24,7 +24,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from load_tests.faults_redis import run_redis_kill, run_redis_slow
@@ -32,6 +31,7 @@ from load_tests.server import ServerProcess
 from load_tests.traffic import (
     Traffic,
     first_success_after,
+    log_rows,
     metric_sum,
     parse_metrics,
     score_bodies,
@@ -179,18 +179,17 @@ def run_disk_full(artifact: Path, workdir: Path, *, rate: float = 200.0, full: f
                     resumed = traffic.now() - freed_at
                 time.sleep(0.05)
             traffic.stop()
-            counts = _settled(server)
+            counts = settled_log_counts(server)
         finally:
             server.stop()  # SIGTERM: the log drains and makes its last segments visible
-        lines = [line for path in log_dir.rglob("*.jsonl") for line in path.read_bytes().splitlines()]
-        whole = _all_json(lines)
+        lines, whole = log_rows(log_dir)
     finally:
         subprocess.run(["umount", str(log_dir)], capture_output=True, timeout=30)
     result = {
         "fault": "disk_full", "what": f"impression log on a {size_kb} KB tmpfs filled to 16 KB free, freed later",
         **summary(traffic), "fault_injected_at_s": 0.0, "fault_ended_at_s": freed_at,
         "recovery_s": resumed, "rows_received": counts["scored"], "rows_answered_200": traffic.rows_ok,
-        "rows_logged": counts["logged"], "rows_dropped": counts["dropped"], "rows_in_files": len(lines),
+        "rows_logged": counts["logged"], "rows_dropped": counts["dropped"], "rows_in_files": lines,
     }  # fmt: skip
     result["checks"] = {
         "all_requests_answered_200": traffic.errors() == 0 and traffic.sent > 0,
@@ -198,7 +197,7 @@ def run_disk_full(artifact: Path, workdir: Path, *, rate: float = 200.0, full: f
         "logged_plus_dropped_equals_received": counts["logged"] + counts["dropped"]
         == counts["scored"]
         == traffic.rows_ok,
-        "files_hold_exactly_the_logged_rows": len(lines) == counts["logged"] and whole,
+        "files_hold_exactly_the_logged_rows": lines == counts["logged"] and whole,
         "logging_resumed_when_space_came_back": resumed is not None,
     }
     return result
@@ -208,7 +207,7 @@ def _logged(samples: dict[str, float]) -> float:
     return metric_sum(samples, "ctr_logged_rows_total", stream="impressions")
 
 
-def _settled(server: ServerProcess, timeout: float = 10.0) -> dict[str, float]:
+def settled_log_counts(server: ServerProcess, timeout: float = 10.0) -> dict[str, float]:
     """The log's counters once everything queued is written or dropped (the writer drains every 0.2 s)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -222,13 +221,6 @@ def _settled(server: ServerProcess, timeout: float = 10.0) -> dict[str, float]:
         if counts["logged"] + counts["dropped"] >= counts["scored"] or time.monotonic() > deadline:
             return counts
         time.sleep(0.1)
-
-
-def _all_json(lines: list[bytes]) -> bool:
-    try:
-        return all(isinstance(orjson.loads(line), dict) for line in lines)
-    except orjson.JSONDecodeError:
-        return False
 
 
 FAULTS: dict[str, Callable[[Path, Path], dict[str, Any]]] = {

@@ -237,3 +237,17 @@ def first_success_after(traffic: Traffic, moment: float) -> float | None:
     """Seconds from ``moment`` to the first 200 answer of a request sent at or after it (None: none came)."""
     done = [o.sent + o.latency for o in traffic.outcomes if o.status == 200 and o.sent >= moment]
     return min(done) - moment if done else None
+
+
+def log_rows(directory: Path) -> tuple[int, bool]:
+    """Lines in the visible log segments under ``directory``, and whether every one is a whole JSON object."""
+    n, whole = 0, True
+    for path in sorted(directory.rglob("*.jsonl")):
+        with open(path, "rb") as fh:
+            for line in fh:
+                n += 1
+                try:
+                    whole = whole and line.endswith(b"\n") and isinstance(orjson.loads(line), dict)
+                except orjson.JSONDecodeError:
+                    whole = False
+    return n, whole
