@@ -69,7 +69,7 @@ def run_worker_kill(artifact: Path, workdir: Path, *, rate: float = 200.0, befor
     assert server.process is not None
     supervisor = server.process.pid
     try:
-        traffic = Traffic(server.port, score_bodies(artifact), rate, connections=16, requests_per_connection=25)
+        traffic = Traffic(server.port, score_bodies(artifact), rate, requests_per_connection=25)
         traffic.start()
         time.sleep(before)
         victim, survivor = worker_pids(supervisor)

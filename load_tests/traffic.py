@@ -56,7 +56,7 @@ class Traffic:
     port: int
     bodies: list[bytes]
     rate: float
-    connections: int = 16
+    connections: int = 0  # default: ``rate`` (clamped to 4..256), i.e. a server stall under 1 s costs no request
     path: str = "/v1/score"
     timeout: float = 5.0
     requests_per_connection: int | None = None  # reopen connections now and then (spreads them over workers)
@@ -69,6 +69,8 @@ class Traffic:
     started: float = 0.0
 
     def __post_init__(self) -> None:
+        # Connections are reused in turn, each well within uvicorn's 5 s keep-alive at >= 4 requests/s.
+        self.connections = self.connections or max(4, min(256, int(self.rate)))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), name="traffic", daemon=True)
         self._rows = [len(orjson.loads(body)["records"]) for body in self.bodies]
