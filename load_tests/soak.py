@@ -89,7 +89,7 @@ def run(artifact: Path, workdir: Path, seconds: float, rate: float | None = None
             measured_max = None if rate is not None else closed_loop_max(server.port, bodies)
             rate = rate if rate is not None else 0.5 * measured_max  # type: ignore[operator]
             scored_before = metric_sum(server.metrics(), "ctr_scored_rows_total", endpoint="/v1/score")
-            traffic = Traffic(server.port, bodies, rate, keep=False)  # up to 1 s of requests in flight
+            traffic = Traffic(server.port, bodies, rate, keep=False)
             traffic.start()
             lag_before = _lag(server)
             while traffic.now() < seconds:

@@ -38,6 +38,7 @@ def test_a_full_disk_costs_logged_rows_not_requests_and_every_row_is_accounted_f
     assert result["rows_received"] == result["rows_answered_200"] == result["requests_sent"]  # one row per request
 
 
+@pytest.mark.slow  # the default suite covers each Redis failure per request (tests/app/stores/test_redis_failures.py)
 @pytest.mark.redis
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 def test_redis_killed_under_traffic_answers_503_then_recovers_by_itself(artifact_path, tmp_path):
