@@ -57,10 +57,10 @@ def run_worker_kill(artifact: Path, workdir: Path, *, rate: float = 200.0, befor
                     after: float = 4.0) -> dict[str, Any]:  # fmt: skip
     """``ctr serve --workers 2`` under traffic; SIGKILL one worker; the other serves, the supervisor restarts it.
 
-    Connections are reopened every 25 requests (as a load balancer's are) so new ones reach the
-    replacement worker. A request can fail only if its connection was held by the killed worker:
-    in flight at the kill, or sent afterwards on that connection before the client noticed it was
-    gone. Anything else counts as ``other`` and fails the run. "Ready" = the new worker's
+    Connections are reopened every 5 requests (short-lived connections, as some load balancers
+    make) so new ones soon reach the replacement worker. A request can fail only if its connection
+    was held by the killed worker: in flight at the kill, or sent afterwards on that connection
+    before the client noticed it was gone. Anything else counts as ``other`` and fails the run. "Ready" = the new worker's
     ``ctr_model_ready`` file reads 1; "serving" = its request counter (flushed every 0.1 s) is above 0.
     """
     metrics_dir = workdir / "worker-kill-metrics"
@@ -69,7 +69,7 @@ def run_worker_kill(artifact: Path, workdir: Path, *, rate: float = 200.0, befor
     assert server.process is not None
     supervisor = server.process.pid
     try:
-        traffic = Traffic(server.port, score_bodies(artifact), rate, requests_per_connection=25)
+        traffic = Traffic(server.port, score_bodies(artifact), rate, requests_per_connection=5)
         traffic.start()
         time.sleep(before)
         victim, survivor = worker_pids(supervisor)
