@@ -60,8 +60,9 @@ def run_worker_kill(artifact: Path, workdir: Path, *, rate: float = 200.0, befor
     Connections are reopened every 5 requests (short-lived connections, as some load balancers
     make) so new ones soon reach the replacement worker. A request can fail only if its connection
     was held by the killed worker: in flight at the kill, or sent afterwards on that connection
-    before the client noticed it was gone. Anything else counts as ``other`` and fails the run. "Ready" = the new worker's
-    ``ctr_model_ready`` file reads 1; "serving" = its request counter (flushed every 0.1 s) is above 0.
+    before the client noticed it was gone. Anything else counts as ``other`` and fails the run.
+    "Ready" = the new worker's ``ctr_model_ready`` file reads 1; "serving" = its request counter
+    (flushed every 0.1 s) is above 0.
     """
     metrics_dir = workdir / "worker-kill-metrics"
     env = {"CTR_MODEL_DIR": str(artifact), "CTR_METRICS_DIR": str(metrics_dir), "CTR_METRICS_FLUSH_SECONDS": "0.1"}
