@@ -81,9 +81,20 @@ def _faults_section(report: dict[str, Any]) -> list[str]:
         if r.get("skipped"):
             out += [f"- **{r['fault']}**: skipped — {r['skipped']}"]
             continue
-        keys = ("fault_ended_at_s", "rows_in_files", "errors_by_kind", "time_to_restart_s", "time_to_ready_s",
-                "time_to_serve_s", "first_success_after_fault_s", "during_outage", "max_latency_during_outage_ms",
-                "during_slowdown", "p99_latency_during_slowdown_ms", "unexpected_answers")
+        keys = (
+            "fault_ended_at_s",
+            "rows_in_files",
+            "errors_by_kind",
+            "time_to_restart_s",
+            "time_to_ready_s",
+            "time_to_serve_s",
+            "first_success_after_fault_s",
+            "during_outage",
+            "max_latency_during_outage_ms",
+            "during_slowdown",
+            "p99_latency_during_slowdown_ms",
+            "unexpected_answers",
+        )
         detail = {k: r[k] for k in keys if k in r}
         text = "; ".join(f"{k} {_short(v)}" for k, v in detail.items())
         out += [f"- **{r['fault']}** ({r['what']}): {r['requests_sent']:,} requests, statuses {r['statuses']}; {text}"]
