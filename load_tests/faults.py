@@ -16,6 +16,7 @@ times, and ``checks: {name: bool}``. Times are seconds since the traffic started
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -233,10 +234,20 @@ FAULTS: dict[str, Callable[[Path, Path], dict[str, Any]]] = {
 
 
 def run_all(artifact: Path, workdir: Path) -> list[dict[str, Any]]:
-    """Every fault in turn, each with its own server (and Redis) in a subdirectory of ``workdir``."""
-    results = []
+    """Every fault in turn, each with its own server (and Redis) in a subdirectory of ``workdir``.
+
+    A fault that cannot be set up here (no ``redis-server``) is skipped with the reason; one whose
+    run raises is recorded with the exception and a failed check, and the others still run.
+    """
+    results: list[dict[str, Any]] = []
     for name, run in FAULTS.items():
         directory = workdir / name
         directory.mkdir(parents=True, exist_ok=True)
-        results.append(run(artifact, directory))
+        if name.startswith("redis") and shutil.which("redis-server") is None:
+            results.append({"fault": name, "skipped": "redis-server is not installed", "checks": {}})
+            continue
+        try:
+            results.append(run(artifact, directory))
+        except Exception as exc:  # recorded, never hidden: the report shows the exception and a failed check
+            results.append({"fault": name, "error": f"{type(exc).__name__}: {exc}", "checks": {"ran": False}})
     return results

@@ -78,8 +78,9 @@ def _results(report: dict[str, Any], part: str) -> list[dict[str, Any]]:
 def _faults_section(report: dict[str, Any]) -> list[str]:
     out = []
     for r in _results(report, "faults"):
-        if r.get("skipped"):
-            out += [f"- **{r['fault']}**: skipped — {r['skipped']}"]
+        if r.get("skipped") or r.get("error"):
+            why = f"skipped — {r['skipped']}" if r.get("skipped") else f"failed — {r['error']}"
+            out += [f"- **{r['fault']}**: {why}"]
             continue
         keys = (
             "fault_ended_at_s",
@@ -110,8 +111,8 @@ def _soak_section(report: dict[str, Any], png: Path | None) -> list[str]:
     for r in _results(report, "soak"):
         fds = r.get("open_fds_min_max_after_warmup")
         out += [
-            f"- {r['seconds']:g} s at {r['rate']:,.0f} requests/s (half of a measured closed-loop maximum of "
-            f"{_num(r.get('measured_max_rps'))} requests/s; achieved {r['achieved_rps']:,.0f}), "
+            f"- {r['seconds']:g} s at {r['rate']:,.0f} requests/s ({_rate_origin(r)}; achieved "
+            f"{r['achieved_rps']:,.0f}), "
             f"{r['connections']} connections, sampled every {r['interval_s']:g} s, warm-up {r['warmup_s']:.0f} s; "
             f"server CPU {r.get('server_cpu')}, driver CPU {r.get('driver_cpu')}; 1-min load average "
             f"{' / '.join(f'{x:.1f}' for x in r.get('load_average_before_after', []))} before / after.",
@@ -127,6 +128,12 @@ def _soak_section(report: dict[str, Any], png: Path | None) -> list[str]:
     if not out:
         return []
     return ["", "## Soak", "", *out, *(["", f"![RSS, descriptors and lag over the soak]({png.name})"] if png else [])]
+
+
+def _rate_origin(r: dict[str, Any]) -> str:
+    if r.get("measured_max_rps") is None:
+        return "the rate asked for"
+    return f"half of a closed-loop maximum of {r['measured_max_rps']:,.0f} requests/s measured in the same run"
 
 
 def _checks_section(report: dict[str, Any]) -> list[str]:
