@@ -61,3 +61,13 @@ def test_anything_but_the_one_error_body_is_flagged():
     assert _error_code(b'{"error": "store_unavailable", "detail": "x", "field": null}') == "store_unavailable"
     assert _error_code(b"Internal Server Error") == "not_the_error_body"
     assert _error_code(b'{"detail": "x"}') == "not_the_error_body"
+
+
+def test_run_all_records_a_fault_that_raises_and_still_runs_the_others(monkeypatch, tmp_path):
+    def boom(artifact, workdir):
+        raise RuntimeError("server did not start")
+
+    monkeypatch.setattr(faults, "FAULTS", {"boom": boom, "fine": lambda a, w: {"fault": "fine", "checks": {"x": True}}})
+    results = faults.run_all(tmp_path, tmp_path)
+    assert results == [{"fault": "boom", "error": "RuntimeError: server did not start", "checks": {"ran": False}},
+                       {"fault": "fine", "checks": {"x": True}}]  # fmt: skip
