@@ -91,12 +91,16 @@ def run(artifact: Path, workdir: Path, seconds: float, rate: float | None = None
             scored_before = metric_sum(server.metrics(), "ctr_scored_rows_total", endpoint="/v1/score")
             traffic = Traffic(server.port, bodies, rate, keep=False)
             traffic.start()
-            lag_before = _lag(server)
+            lag_before, cpu_before = _lag(server), (server.cpu_seconds(), time.monotonic())
             while traffic.now() < seconds:
                 time.sleep(min(interval, max(0.0, seconds - traffic.now())))
-                lag = _lag(server)
-                samples.append(_sample(traffic, pid, lag, lag_before))
-                lag_before = lag
+                lag, cpu = _lag(server), (server.cpu_seconds(), time.monotonic())
+                # the server's share of one core, and the machine's load: a lag spike at a low share
+                # under a high load is a worker waiting for a CPU, not one busy with its own work
+                share = (cpu[0] - cpu_before[0]) / max(cpu[1] - cpu_before[1], 1e-9)
+                samples.append({**_sample(traffic, pid, lag, lag_before), "server_cpu_share": round(share, 3),
+                                "load_1m": os.getloadavg()[0]})  # fmt: skip
+                lag_before, cpu_before = lag, cpu
             traffic.stop()
         counts = settled_log_counts(server)
     finally:
