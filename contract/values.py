@@ -8,7 +8,8 @@
   ``weighting = "given"`` every value carries its own weight, which becomes the slot's value (the
   ``x`` of an FM, e.g. a libFM ``id:value`` pair): ``{"value": weight, ...}``, a list of
   ``[value, weight]`` pairs or ``"value:weight"`` strings, or one string ``"a:0.5|b:2"`` split on the
-  separator. A weighted single value is such a field with ``max_length = 1``.
+  separator. A weighted single value is such a field with ``max_length = 1``. Weights are finite and
+  within ±``MAX_WEIGHT`` (1e9).
 * numeric: a number (or a numeric string), bucketised by boundaries into a one-hot bucket feature.
 
 ``None``, NaN, ``""`` and an empty list mean *missing*: a missing optional field is encoded as its
@@ -28,6 +29,12 @@ from typing import Any
 import numpy as np
 
 from contract.schema import FieldSpec
+
+
+# A given weight is a float32 slot value that meets embedding sums squared: a weight of 1e30 overflowed
+# float32 in the FM's pair term and came back as a NaN (null) probability. 1e9 keeps the square of any
+# sane row far inside float32 and is far above the weights of real data (tf-idf, counts, libFM values).
+MAX_WEIGHT = 1e9
 
 
 class EncodingError(ValueError):
@@ -178,8 +185,8 @@ class ValueParser:
             number = _float(weight)
         else:
             raise EncodingError(self.spec.source, f"expected a numeric weight, got {json_type(weight)}", row)
-        if not math.isfinite(number):
-            raise EncodingError(self.spec.source, "weights must be finite numbers", row)
+        if not abs(number) <= MAX_WEIGHT:  # also NaN and ±inf
+            raise EncodingError(self.spec.source, f"weights must be finite numbers within ±{MAX_WEIGHT:.0e}", row)
         return number
 
 
