@@ -30,7 +30,6 @@ import numpy as np
 
 from contract.schema import FieldSpec
 
-
 # A given weight is a float32 slot value that meets embedding sums squared: a weight of 1e30 overflowed
 # float32 in the FM's pair term and came back as a NaN (null) probability. 1e9 keeps the square of any
 # sane row far inside float32 and is far above the weights of real data (tf-idf, counts, libFM values).

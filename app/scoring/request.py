@@ -44,9 +44,7 @@ class ScoreRequest:
             assert self.columns is not None
             return encoder.encode_columns(self.columns, self.n_rows)
         except EncodingError as exc:
-            if exc.field is None and self.records is not None:  # a record that is not an object: name the list
-                raise InvalidRequest(str(exc), "records") from None
-            raise InvalidRequest.from_encoding(exc) from None
+            raise InvalidRequest.from_encoding(exc, "records" if self.records is not None else None) from None
 
 
 def load_json(body: bytes) -> Any:
