@@ -26,13 +26,13 @@ import logging
 import sys
 import tempfile
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import schemathesis
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
@@ -45,6 +45,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from load_tests.fuzz_inputs import dumps, error_problem, json_values, schema_names
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 KEPT_FAILURES = 5  # per (operation, check): enough to reproduce, small enough to commit
 _KNOWN: dict[str, set[str]] = {}  # operation label -> property names its request schema declares
@@ -171,6 +174,10 @@ def serving(artifact: Path, workdir: Path, hot_path: bool) -> Iterator[TestClien
     """The app as ``ctr serve`` builds it, over ``artifact`` (a version or a model directory)."""
     from app.main import create_app
     from app.settings import Settings
+
+    with warnings.catch_warnings():  # starlette's notice that httpx2 will replace httpx: not ours to act on
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from fastapi.testclient import TestClient
 
     model_dir = artifact.parent if (artifact / "manifest.json").exists() else artifact
     version = artifact.name if model_dir != artifact else None
