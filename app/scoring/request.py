@@ -54,6 +54,13 @@ def load_json(body: bytes) -> Any:
         raise MalformedBody(f"request body is not valid JSON: {exc}") from None
 
 
+def whole(value: Any) -> Any:
+    """An integral float as the int it is (JSON Schema's integers include ``2.0``); anything else unchanged."""
+    if type(value) is float and value.is_integer() and abs(value) < 2.0**53:  # exactly an int
+        return int(value)
+    return value
+
+
 def load_object(body: bytes, keys: frozenset[str], expected: str) -> dict[str, Any]:
     """The body as a JSON object whose keys are all in ``keys`` (``expected`` lists them for the error)."""
     data = load_json(body)

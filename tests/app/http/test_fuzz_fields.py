@@ -114,3 +114,28 @@ def test_a_huge_finite_weight_is_a_probability_or_a_422_naming_its_field(fuzz_cl
     if response.status_code == 200:
         parts = response.json()["explanations"][0]
         assert all(isinstance(v, float) for v in (parts["logit"], parts["bias"], *parts["linear"].values()))
+
+
+@pytest.mark.parametrize("top_k", [2.0, 1e3])
+def test_an_integral_float_is_an_integer_for_top_k_and_row(fuzz_client, top_k):
+    """JSON Schema's integers include 2.0, and schemathesis sends them: lossless, like ids (decisions 13)."""
+    body = {"context": {"user": 1}, "candidates": [{"item": 2}, {"item": 3}], "top_k": top_k}
+    response = fuzz_client.post("/v1/rank", content=dumps(body), headers=JSON)
+    assert response.status_code == 200 and len(response.json()["top_indices"]) == 2
+    for bad in (1.5, 0.0, -2.0, 1e19):
+        check(fuzz_client.post("/v1/rank", content=dumps({**body, "top_k": bad}), headers=JSON), body, "top_k")
+    event = {"request_id": "r", "row": 3.0, "clicked": True}
+    assert fuzz_client.post("/v1/feedback", content=dumps(event), headers=JSON).status_code == 200
+    response = fuzz_client.post("/v1/feedback", content=dumps({**event, "row": 0.5}), headers=JSON)
+    assert response.status_code == 422 and response.json()["field"] == "row"
+
+
+@pytest.mark.parametrize("raw", [2**64 + 1, 349759679708803654776814305280, 1e30])
+def test_an_id_that_json_numbers_cannot_hold_exactly_is_a_422(fuzz_client, raw):
+    """Past 2**64 orjson reads an integer as a float, whose digits are not the ones sent: no lossless id."""
+    score = {"records": [{"user": 1, "item": raw}]}
+    response = fuzz_client.post("/v1/score", content=dumps(score), headers=JSON)
+    assert response.status_code == 422 and response.json()["field"] == "item", response.text
+    rank = {"context": {"user": 1}, "candidate_ids": [raw]}
+    response = fuzz_client.post("/v1/rank", content=dumps(rank), headers=JSON)
+    assert response.status_code == 422 and response.json()["field"] == "candidate_ids", response.text
