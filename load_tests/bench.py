@@ -81,6 +81,7 @@ MICROBATCH_ENV = {"CTR_MICROBATCH_MAX_ROWS": "64", "CTR_MICROBATCH_MAX_DELAY_US"
 BODIES_PER_BATCH = {1: 2000, 16: 256, 256: 64}
 MAX_IN_FLIGHT = 64
 AUTH_KEYS = 10  # keys in auth_on_single's keys file
+AUTH_PUBLIC = "/healthz,/readyz,/metrics"  # the benchmark reads /metrics without a key
 # The scenarios the goal ratios compare: measured again in interleaved wrk rounds (bench_report docstring).
 INTERLEAVED = ("ours_single", "floor_single", "naive_torch_single", "redis_warm_single")
 # Sent to ours and to the floor after the timed runs: both must answer each with the same status and body.
@@ -182,7 +183,8 @@ def scenarios(s: Settings, redis_model: str) -> list[Scenario]:
         # -- reliability and security (issue 20): API keys on/off ----------------------------------------
         Scenario("auth_on_single", f"ours with authentication on (CTR_API_KEYS_FILE of {AUTH_KEYS} keys, every "
                  "request with `Authorization: Bearer <key>`: SHA-256 + a constant-time compare with each digest), "
-                 "1 record.", "ours", env={**memory, "CTR_API_KEYS_FILE": str(auth_keys)}, headers=auth_headers),
+                 "1 record; /metrics public for the benchmark's own reads.", "ours", headers=auth_headers,
+                 env={**memory, "CTR_API_KEYS_FILE": str(auth_keys), "CTR_AUTH_PUBLIC_PATHS": AUTH_PUBLIC}),
     ]  # fmt: skip
     if s.baseline_tree is not None:
         before = f"the code at {s.baseline_tree} (--baseline-tree)"

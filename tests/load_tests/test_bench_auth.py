@@ -28,6 +28,7 @@ def test_the_scenario_is_ours_single_plus_a_keys_file(artifact_path):
     auth, ours = plan["auth_on_single"], plan["ours_single"]
     assert (auth.server, auth.batch, auth.form, auth.workers) == (ours.server, ours.batch, ours.form, ours.workers)
     keys_file = Path(auth.env.pop("CTR_API_KEYS_FILE"))
+    assert auth.env.pop("CTR_AUTH_PUBLIC_PATHS") == "/healthz,/readyz,/metrics"  # the benchmark reads /metrics
     assert auth.env == ours.env and not ours.headers
     stored = k.load_keys(keys_file)
     assert len(stored) == bench.AUTH_KEYS
@@ -49,6 +50,7 @@ def test_every_driver_sends_the_key(artifact_path, sample_records, tmp_path):
         assert with_key.statuses == {"200": 10} and without.statuses == {"401": 10}
         status, answer = bench.post_json(f"{server.url}/v1/score", bodies[0], scenario.headers)
         assert status == 200 and len(answer["probabilities"]) == 1
+        assert server.metrics()['ctr_auth_rejections_total{reason="missing"}'] == 10  # as measure() reads it
         if shutil.which("wrk") is None and not Path("/usr/bin/wrk").exists():
             pytest.skip("wrk is not installed (load_tests/setup.sh)")
         path = write_bodies(bodies, tmp_path / "bodies.jsonl")
