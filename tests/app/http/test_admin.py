@@ -92,3 +92,24 @@ def test_a_pinned_server_has_nothing_to_switch(serve, artifact_path, tmp_path):
     client = serve(model_dir=artifact_path, api_keys_file=keys)  # a version directory
     response = client.post("/v1/admin/promote", json={"version": "v2"}, headers={"x-api-key": admin})
     assert response.status_code == 409 and "pinned" in response.json()["detail"]
+
+
+def test_promote_over_http_on_a_redis_replica(serve, artifact_path, tmp_path, redis_model):
+    from tests.app.redis_helpers import SHARED_URL, publish_to
+
+    second = another_version(artifact_path, tmp_path, 1.5)
+    publish_to(SHARED_URL, artifact_path, redis_model)
+    publish_to(SHARED_URL, second, redis_model, activate=False)
+    admin = k.new_key()
+    keys = tmp_path / "keys.toml"
+    k.write_keys(keys, [k.ApiKey("ops", k.digest(admin), frozenset({"admin"}), k.now())])
+    client = serve(store="redis", redis_url=SHARED_URL, redis_model=redis_model, model_dir=tmp_path / "unused",
+                   api_keys_file=keys, drain_seconds=0.0)  # fmt: skip
+    headers = {"authorization": f"Bearer {admin}"}
+    listing = client.get("/v1/admin/versions", headers=headers).json()
+    assert {(v["version"], v["state"]) for v in listing["versions"]} == {
+        (artifact_path.name, "active"), (second.name, "inactive")}  # fmt: skip
+    response = client.post("/v1/admin/promote", json={"version": second.name}, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"active": second.name, "previous": artifact_path.name, "serving": second.name}
+    assert client.get("/readyz").json()["model_version"] == second.name
