@@ -23,9 +23,26 @@ def settings(artifact: Path) -> bench.Settings:
                           exponent=1.1)  # fmt: skip
 
 
-def test_the_scenario_is_ours_single_plus_a_keys_file(artifact_path):
-    plan = {sc.name: sc for sc in bench.scenarios(settings(artifact_path.parent), "unused")}
-    auth, ours = plan["auth_on_single"], plan["ours_single"]
+@pytest.fixture
+def plan():
+    """bench.scenarios, with the scratch directory each call makes (keys file, shadow copy) removed afterwards."""
+    scratches: list[Path] = []
+
+    def make(chosen: bench.Settings) -> dict[str, bench.Scenario]:
+        out = {sc.name: sc for sc in bench.scenarios(chosen, "unused")}
+        scratches.extend(
+            Path(sc.env["CTR_API_KEYS_FILE"]).parent for sc in out.values() if "CTR_API_KEYS_FILE" in sc.env
+        )
+        return out
+
+    yield make
+    for scratch in scratches:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_the_scenario_is_ours_single_plus_a_keys_file(artifact_path, plan):
+    scenarios = plan(settings(artifact_path.parent))
+    auth, ours = scenarios["auth_on_single"], scenarios["ours_single"]
     assert (auth.server, auth.batch, auth.form, auth.workers) == (ours.server, ours.batch, ours.form, ours.workers)
     keys_file = Path(auth.env.pop("CTR_API_KEYS_FILE"))
     assert auth.env.pop("CTR_AUTH_PUBLIC_PATHS") == "/healthz,/readyz,/metrics"  # the benchmark reads /metrics
@@ -37,11 +54,13 @@ def test_the_scenario_is_ours_single_plus_a_keys_file(artifact_path):
     assert key not in auth.description
     chosen = settings(artifact_path.parent)
     chosen.only = ("auth_on_single",)  # `--only auth_on_single` runs it alone
-    assert [sc.name for sc in bench.scenarios(chosen, "unused")] == ["auth_on_single"]
+    assert list(plan(chosen)) == ["auth_on_single"]
 
 
-def test_every_driver_sends_the_key(artifact_path, sample_records, tmp_path):
-    scenario = next(sc for sc in bench.scenarios(settings(artifact_path.parent), "x") if sc.name == "auth_on_single")
+def test_every_driver_sends_the_key(artifact_path, sample_records, tmp_path, plan):
+    chosen = settings(artifact_path.parent)
+    chosen.only = ("auth_on_single",)
+    scenario = plan(chosen)["auth_on_single"]
     bodies = [orjson.dumps({"records": [r]}) for r in sample_records[:10]]
     with ServerProcess(scenario.env) as server:
         with_key = asyncio.run(closed_loop("127.0.0.1", server.port, "/v1/score", bodies, concurrency=2,
