@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state = ServerState(settings=settings, metrics=Metrics())
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, ServerState]]:
         flusher = None
         if state.metrics.multiprocess:
             flusher = asyncio.create_task(_flush_metrics(state.metrics, settings.metrics_flush_seconds))
@@ -111,7 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             drift.start()
         tune_gc(settings.gc_gen0_threshold)
         try:
-            yield
+            yield {"ctr": state}  # uvicorn's lifespan state: app.http.protocol reads the limits and metrics there
         finally:
             await drift.close()
             if state.events is not None:  # stopped first: what is queued is written before the process ends

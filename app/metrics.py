@@ -67,6 +67,18 @@ class Metrics:
             "ctr_http_request_duration_seconds", "Time from request start to response end", ["endpoint"],
             LATENCY_BUCKETS,
         )  # fmt: skip
+        # -- the HTTP edge (app/http/protocol.py): clients that leave, connections that time out --
+        self.client_disconnects = cheap.counter(
+            "ctr_client_disconnects_total", "Clients gone mid-request, by stage (headers, body, response)", ["stage"]
+        )
+        self.connection_timeouts = cheap.counter(
+            "ctr_connection_timeouts_total", "Connections closed by a deadline: idle (no request started within "
+            "CTR_KEEP_ALIVE_SECONDS), request (not whole within CTR_BODY_TIMEOUT_SECONDS, answered 408)", ["stage"],
+        )  # fmt: skip
+        for stage in ("headers", "body", "response"):
+            self.client_disconnects.labels(stage)
+        for stage in ("idle", "request"):
+            self.connection_timeouts.labels(stage)
         self.rows_per_request = cheap.histogram("ctr_request_rows", "Rows scored per request", (), ROWS_BUCKETS)
         self.scored_rows = cheap.counter("ctr_scored_rows_total", "Rows scored, by endpoint", ["endpoint"])
         self.rank_cache = cheap.counter(

@@ -140,6 +140,39 @@ class Settings(BaseSettings):
         1.0, gt=0, le=60, description="with several workers: how often a worker writes its metrics to its files"
     )
 
+    # -- the HTTP edge: slow and abusive clients, shutdown (app/http/protocol.py); docs/security.md ----
+    body_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="a request must arrive whole (request line, headers and body) within this many "
+        "seconds of its first byte; past it: HTTP 408 in the error body, connection closed",
+    )
+    keep_alive_seconds: int = Field(
+        5,
+        ge=1,
+        description="an idle connection (new, or between requests) is closed after this long "
+        "(uvicorn's timeout_keep_alive, extended to connections that never sent a byte)",
+    )
+    body_budget_bytes: int = Field(
+        16 << 20,
+        ge=1024,
+        description="per worker: request body bytes being received or handled at once; "
+        "a request that would go past it gets HTTP 503 with Retry-After (bounded memory)",
+    )
+    limit_concurrency: int = Field(
+        1000,
+        ge=1,
+        description="per worker: open connections (and running requests) past which new requests "
+        "get uvicorn's plain-text HTTP 503",
+    )
+    backlog: int = Field(2048, ge=1, description="connections the kernel queues before the server accepts them")
+    shutdown_timeout_seconds: int = Field(
+        20,
+        ge=1,
+        description="on SIGTERM, in-flight requests get this long to finish (uvicorn's "
+        "timeout_graceful_shutdown); then they are cancelled and the impression log is flushed",
+    )
+
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1)
@@ -165,6 +198,12 @@ class Settings(BaseSettings):
         if name is not None and not REDIS_NAME.match(name):
             raise ValueError("must be 1-100 letters, digits, '_', '.' or '-'")
         return name
+
+    @model_validator(mode="after")
+    def _budget_holds_a_body(self) -> Settings:
+        if self.body_budget_bytes < self.max_body_bytes:
+            raise ValueError("CTR_BODY_BUDGET_BYTES must be at least CTR_MAX_BODY_BYTES, or no body of that size fits")
+        return self
 
     @model_validator(mode="after")
     def _redis_needs_a_model(self) -> Settings:

@@ -1,0 +1,127 @@
+"""The connection under the app: uvicorn's httptools protocol, with deadlines for slow clients and counted leavers.
+
+uvicorn 0.55 with httptools bounds only an idle connection *between* requests (``timeout_keep_alive``,
+armed when a response completes). Nothing bounds a connection that never sends a byte, headers that
+trickle in (slowloris) or a body sent a byte a second: each holds its connection, its buffers and a
+slot of ``limit_concurrency`` for as long as the client likes. :class:`EdgeProtocol` adds, per worker,
+one sweep a second over the open connections (no timer and no task per request):
+
+* a new connection that has not started a request within ``CTR_KEEP_ALIVE_SECONDS`` is closed, as
+  uvicorn already closes one between requests;
+* a request that is not whole (request line, headers and body) ``CTR_BODY_TIMEOUT_SECONDS`` after its
+  first byte is answered 408 ``request_timeout`` in the one error body and its connection closed. The
+  app, if it was already waiting in ``receive()``, sees a disconnect and answers nothing.
+
+It also counts clients that leave mid-request, by stage (``ctr_client_disconnects_total{stage}``:
+headers, body, or response: before the answer was ready, or while more of it than the transport's
+high-water mark (64 KiB) was still waiting to be sent; an answer already in the kernel's socket
+buffers when the client goes is indistinguishable from a delivered one). Per request it costs one
+``loop.time()`` and a few attribute writes.
+
+The limits come from the app's settings, which the lifespan puts in uvicorn's lifespan state
+(``app_state["ctr"]``); under an app without them the protocol is plain uvicorn. This subclasses
+uvicorn internals (``cycle``, ``connections``): tests/app/http/test_protocol.py runs it against a
+real server so an upgrade that changes them fails there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from app.errors import RequestTimeout
+from app.http.responses import render_api_error
+
+SWEEP_SECONDS = 1.0
+
+
+class EdgeProtocol(HttpToolsProtocol):
+    """``HttpToolsProtocol`` with a deadline per request and per idle new connection (see the module)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.deadline: float | None = None  # loop time by which the current stage must be over
+        self.in_request = False  # a request's first byte has arrived, its last not yet
+        self.in_headers = False
+        self.timed_out = False
+        self.state: Any = None  # the app's ServerState (settings, metrics), from the lifespan
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.state = self.app_state.get("ctr")
+        if self.state is None:
+            return
+        self.deadline = self.loop.time() + self.state.settings.keep_alive_seconds
+        if not getattr(self.server_state, "ctr_sweeping", False):
+            self.server_state.ctr_sweeping = True  # type: ignore[attr-defined]
+            self.loop.call_later(SWEEP_SECONDS, _sweep, self.loop, self.server_state)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.in_request = self.in_headers = True
+        if self.state is not None:
+            self.deadline = self.loop.time() + self.state.settings.body_timeout_seconds
+
+    def on_headers_complete(self) -> None:
+        self.in_headers = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self.in_request = False
+        self.deadline = None  # whole: from here the app's own time is not the client's fault
+        super().on_message_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.state is not None and not self.timed_out:
+            stage = self._stage_lost(exc)
+            if stage is not None:
+                self.state.metrics.client_disconnects.labels(stage).inc()
+        super().connection_lost(exc)
+
+    def _stage_lost(self, exc: Exception | None) -> str | None:
+        """Where the request was when its client left, or None if it left between requests."""
+        if self.in_request:
+            return "headers" if self.in_headers else "body"
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            return "response"
+        if self.flow is not None and self.flow.write_paused:
+            return "response"  # handed to the transport, over its high-water mark, never delivered
+        return None
+
+    def expire(self) -> None:
+        """The deadline passed: close an idle connection; answer 408 to an unfinished request."""
+        self.deadline = None
+        if self.transport.is_closing():
+            return
+        self.timed_out = True
+        if not self.in_request:
+            self.state.metrics.connection_timeouts.labels("idle").inc()
+            self.transport.close()
+            return
+        self.state.metrics.connection_timeouts.labels("request").inc()
+        cycle = None if self.in_headers else self.cycle  # in the headers, ``cycle`` is the previous request's
+        if cycle is not None and cycle.response_started:  # answered early (413, 503): stop reading the rest
+            self.transport.close()
+            return
+        if cycle is not None:
+            cycle.disconnected = True  # the app's receive() now returns http.disconnect, its send() is dropped
+            cycle.message_event.set()
+        seconds = self.state.settings.body_timeout_seconds
+        _, body = render_api_error(self.state.metrics, RequestTimeout(
+            f"the request was not received whole within {seconds:g} s (CTR_BODY_TIMEOUT_SECONDS)"))  # fmt: skip
+        head = b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: %d\r\n" % len(body)
+        self.transport.write(head + b"connection: close\r\n\r\n" + body)
+        self.transport.close()
+
+
+def _sweep(loop: asyncio.AbstractEventLoop, server_state: Any) -> None:
+    """Expire the connections of this worker past their deadline; runs every SWEEP_SECONDS."""
+    now = loop.time()
+    for connection in list(server_state.connections):
+        deadline = getattr(connection, "deadline", None)
+        if deadline is not None and deadline <= now:
+            connection.expire()
+    loop.call_later(SWEEP_SECONDS, _sweep, loop, server_state)

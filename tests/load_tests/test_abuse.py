@@ -1,0 +1,55 @@
+"""Slow and abusive clients and SIGTERM against a real server (load_tests/abuse.py): every check holds.
+
+Short variants run by default (~35 s in all); the full sizes are ``-m slow``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from load_tests import abuse
+
+
+def held(result: dict) -> dict:
+    failed = {name: ok for name, ok in result["checks"].items() if not ok}
+    assert not failed, (failed, result)
+    return result
+
+
+def test_a_slow_body_and_slow_headers_get_408_while_others_are_served(artifact_path, tmp_path):
+    result = held(abuse.run_slow_body(artifact_path, tmp_path, slow_clients=2, timeout=2.0, baseline=1.0))
+    assert len(result["abusive_received"]["clients"]) == 3
+
+
+def test_idle_connections_are_closed_and_others_served(artifact_path, tmp_path):
+    result = held(abuse.run_idle_connections(artifact_path, tmp_path, connections=200, keep_alive=1, baseline=1.0))
+    assert result["abusive_received"]["closed_by_server"] == 200
+
+
+def test_disconnects_at_every_stage_are_counted_without_5xx(artifact_path, tmp_path):
+    held(abuse.run_disconnects(artifact_path, tmp_path, each=3, baseline=1.0))
+
+
+def test_concurrent_maximum_bodies_get_200_or_503_in_bounded_memory(artifact_path, tmp_path):
+    mb = abuse.MB
+    result = held(abuse.run_max_bodies(artifact_path, tmp_path, clients=6, rounds=1, max_body=mb, budget=2 * mb,
+                                       baseline=1.0))  # fmt: skip
+    assert result["abusive_received"]["statuses"].get("503", 0) > 0  # the budget was reached and refused
+
+
+def test_sigterm_drains_in_flight_requests_and_flushes_the_log(artifact_path, tmp_path):
+    result = held(abuse.run_sigterm(artifact_path, tmp_path, before=1.5))
+    assert result["rows_logged"] > 0
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_supervisor_drains_both_workers(artifact_path, tmp_path):
+    result = held(abuse.run_sigterm(artifact_path, tmp_path, workers=2))
+    assert result["rows_logged"] > 0
+
+
+@pytest.mark.slow
+def test_full_sizes(artifact_path, tmp_path):
+    for result in (abuse.run_slow_body(artifact_path, tmp_path), abuse.run_idle_connections(artifact_path, tmp_path),
+                   abuse.run_max_bodies(artifact_path, tmp_path)):  # fmt: skip
+        held(result)
