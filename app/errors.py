@@ -7,7 +7,8 @@
     ├── InvalidRequest (422 invalid_request)     wrong shape, type, unknown or missing field, limits
     ├── PayloadTooLarge (413 payload_too_large)  body over CTR_MAX_BODY_BYTES
     ├── RequestTimeout (408 request_timeout)     request not whole within CTR_BODY_TIMEOUT_SECONDS
-    ├── BodyBudgetExceeded (503 busy)            bodies in progress past CTR_BODY_BUDGET_BYTES
+    ├── Busy (503 busy)                          bodies in progress past CTR_BODY_BUDGET_BYTES, or
+    │                                            connections past CTR_LIMIT_CONCURRENCY (with Retry-After)
     ├── NotFound (404 not_found) / MethodNotAllowed (405 method_not_allowed)
     └── NotReady (503 not_ready)                 no model loaded (yet), or a backend is unavailable
         └── StoreUnavailable (503 store_unavailable)  the embedding store (Redis) failed or timed out;
@@ -56,8 +57,8 @@ class RequestTimeout(ApiError):
     status, code = 408, "request_timeout"
 
 
-class BodyBudgetExceeded(ApiError):
-    """Too many body bytes in progress in this worker; the client should retry (Retry-After)."""
+class Busy(ApiError):
+    """This worker is at one of its limits (bodies in progress, connections); retry later (Retry-After)."""
 
     status, code = 503, "busy"
     retry_after = 1

@@ -163,7 +163,7 @@ class Settings(BaseSettings):
         1000,
         ge=1,
         description="per worker: open connections (and running requests) past which new requests "
-        "get uvicorn's plain-text HTTP 503",
+        "get HTTP 503 busy in the error body, with Retry-After (app/http/protocol.py)",
     )
     backlog: int = Field(2048, ge=1, description="connections the kernel queues before the server accepts them")
     shutdown_timeout_seconds: int = Field(

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import shutil
-import signal
 import threading
 import time
 from pathlib import Path
@@ -27,6 +25,7 @@ from load_tests.abuse_clients import (
     RssPeak,
     Traffic,
     closed_by_server,
+    edge_server,
     open_idle,
     pid_alive,
     read_answer,
@@ -37,15 +36,10 @@ from load_tests.abuse_clients import (
     server_log_problems,
     slow_request,
 )
+from load_tests.abuse_shutdown import run_sigterm
 from load_tests.server import ServerProcess
 
 MB = 1 << 20
-
-
-def _server(artifact: Path, workdir: Path, name: str, env: dict[str, str], workers: int = 1) -> ServerProcess:
-    workdir.mkdir(parents=True, exist_ok=True)
-    base = {"CTR_MODEL_DIR": str(artifact), "CTR_METRICS_DIR": str(workdir / f"metrics-{name}")}
-    return ServerProcess({**base, **env}, workers=workers, cli=True, log_file=workdir / f"{name}.log")
 
 
 def _result(name: str, traffic: Traffic, marks: tuple[float, float, float], server: ServerProcess,
@@ -64,10 +58,13 @@ def _metric(server: ServerProcess, series: str) -> float:
 
 
 def run_slow_body(artifact: Path, workdir: Path, slow_clients: int = 3, timeout: float = 3.0,
-                  baseline: float = 2.0) -> dict[str, Any]:  # fmt: skip
-    """Clients sending their body (and one its headers) one byte a second: 408 after CTR_BODY_TIMEOUT_SECONDS."""
+                  baseline: float = 2.0, plain: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Clients sending their body (and one its headers) one byte a second: 408 after CTR_BODY_TIMEOUT_SECONDS.
+
+    ``plain``: the same against plain ``uvicorn --http httptools`` (no app.http.protocol), for comparison.
+    """
     env = {"CTR_BODY_TIMEOUT_SECONDS": str(timeout)}
-    with _server(artifact, workdir, "slow_body", env) as server:
+    with edge_server(artifact, workdir, "slow_body" + "_plain" * plain, env, plain=plain) as server:
         traffic = Traffic(server.port, score_body(artifact)).start()
         assert server.process is not None
         with RssPeak(server.process.pid) as rss:
@@ -105,7 +102,7 @@ def run_idle_connections(artifact: Path, workdir: Path, connections: int = 500, 
                          baseline: float = 2.0) -> dict[str, Any]:  # fmt: skip
     """Many connections that never send a byte: others are served; each is closed after CTR_KEEP_ALIVE_SECONDS."""
     env = {"CTR_KEEP_ALIVE_SECONDS": str(keep_alive)}
-    with _server(artifact, workdir, "idle_connections", env) as server:
+    with edge_server(artifact, workdir, "idle_connections", env) as server:
         traffic = Traffic(server.port, score_body(artifact)).start()
         assert server.process is not None
         with RssPeak(server.process.pid) as rss:
@@ -124,6 +121,41 @@ def run_idle_connections(artifact: Path, workdir: Path, connections: int = 500, 
     abusive = {"connections": connections, "opened_in_s": round(opened, 2), "closed_by_server": closed}
     checks = {"every_idle_connection_closed": closed == connections, "idle_closes_counted": counted >= connections}
     return _result("idle_connections", traffic, (t0, t1, t2), server, rss.peak, abusive, checks)
+
+
+def _one_request(port: int, body: bytes) -> dict[str, Any]:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request_head(len(body)) + body)
+        return read_answer(sock, 10)
+
+
+def run_connection_limit(artifact: Path, workdir: Path, limit: int = 50, keep_alive: int = 2) -> dict[str, Any]:
+    """Silent connections up to CTR_LIMIT_CONCURRENCY: a new request gets 503 busy until they are closed as idle."""
+    env = {"CTR_LIMIT_CONCURRENCY": str(limit), "CTR_KEEP_ALIVE_SECONDS": str(keep_alive)}
+    body = score_body(artifact)
+    with edge_server(artifact, workdir, "connection_limit", env) as server:
+        assert server.process is not None
+        with RssPeak(server.process.pid) as rss:
+            traffic = Traffic(server.port, body, clients=1)  # not started: its connection would hold a slot
+            t0 = time.monotonic()
+            idle = open_idle(server.port, limit)
+            time.sleep(0.3)
+            refused = _one_request(server.port, body)
+            t1 = time.monotonic()
+            time.sleep(keep_alive + SWEEP_SECONDS + 1.5)
+            after = _one_request(server.port, body)
+            t2 = time.monotonic()
+        for sock in idle:
+            sock.close()
+    abusive = {"idle_connections": limit, "new_request_while_full": refused, "new_request_after_idle_bound": after}
+    checks = {"full_worker_answers_503_busy": refused["status"] == 503 and refused["error"] == "busy",
+              "served_again_once_idle_connections_closed": after["status"] == 200}  # fmt: skip
+    result = _result("connection_limit", traffic, (t0, t1, t2), server, rss.peak, abusive, checks)
+    result["checks"].pop("normal_clients_all_200")  # no normal traffic here: the worker was full on purpose
+    result["requests_sent"] = 2
+    return result
 
 
 def _leave(port: int, stage: str, big: bytes) -> None:
@@ -146,7 +178,7 @@ def _leave(port: int, stage: str, big: bytes) -> None:
 def run_disconnects(artifact: Path, workdir: Path, each: int = 10, baseline: float = 2.0) -> dict[str, Any]:
     """Clients that leave mid-headers, mid-body and mid-response: no 5xx, no traceback, counted by stage."""
     big = orjson.dumps({**orjson.loads(score_body(artifact, rows=4096)), "explain": True})
-    with _server(artifact, workdir, "disconnects", {}) as server:
+    with edge_server(artifact, workdir, "disconnects", {}) as server:
         traffic = Traffic(server.port, score_body(artifact)).start()
         assert server.process is not None
         with RssPeak(server.process.pid) as rss:
@@ -185,7 +217,7 @@ def run_max_bodies(artifact: Path, workdir: Path, clients: int = 12, rounds: int
     budget = budget or 4 * max_body
     env = {"CTR_MAX_BODY_BYTES": str(max_body), "CTR_BODY_BUDGET_BYTES": str(budget)}
     body = score_body(artifact, rows=4096, pad_to=max_body - 64)
-    with _server(artifact, workdir, f"max_bodies_{budget // MB}mb", env) as server:
+    with edge_server(artifact, workdir, f"max_bodies_{budget // MB}mb", env) as server:
         traffic = Traffic(server.port, score_body(artifact), clients=1).start()
         assert server.process is not None
         time.sleep(baseline)
@@ -215,64 +247,12 @@ def run_max_bodies(artifact: Path, workdir: Path, clients: int = 12, rounds: int
     return _result("max_bodies", traffic, (t0, t1, t2), server, rss.peak, abusive, checks)
 
 
-def run_sigterm(artifact: Path, workdir: Path, workers: int = 1, clients: int = 4, before: float = 2.0,
-                shutdown_timeout: int = 10) -> dict[str, Any]:  # fmt: skip
-    """SIGTERM under traffic: in-flight requests finish, the impression log holds exactly the rows answered."""
-    log_dir = workdir / f"impressions-{workers}w"
-    shutil.rmtree(log_dir, ignore_errors=True)  # only this run's rows are counted
-    env = {"CTR_IMPRESSION_LOG": "file", "CTR_IMPRESSION_DIR": str(log_dir),
-           "CTR_SHUTDOWN_TIMEOUT_SECONDS": str(shutdown_timeout)}  # fmt: skip
-    server = _server(artifact, workdir, f"sigterm_{workers}w", env, workers=workers).start(timeout=90)
-    assert server.process is not None
-    rows = 50
-    traffic = Traffic(server.port, score_body(artifact, rows=rows), clients=clients, pause=0, new_connection=True)
-    slow = Traffic(
-        server.port, traffic.body, clients=1, pause=0, new_connection=True, split_pause=0.4, run=traffic.run + "s"
-    )
-    with RssPeak(server.process.pid) as rss:
-        traffic.start()
-        slow.start()
-        time.sleep(before)
-        t_term = time.monotonic()
-        server.process.send_signal(signal.SIGTERM)
-        try:
-            code = server.process.wait(timeout=shutdown_timeout + 20)
-        except Exception:
-            code = None
-        drained = time.monotonic() - t_term
-        time.sleep(0.5)
-        outcomes = traffic.stop() + slow.stop()
-    server.stop()
-    logged: dict[str, int] = {}
-    for path in log_dir.glob("date=*/impressions-*.jsonl"):
-        for line in path.read_bytes().splitlines():
-            rid = orjson.loads(line)["request_id"]
-            logged[rid] = logged.get(rid, 0) + 1
-    ok = {o.request_id for o in outcomes if o.result == "200"}
-    unanswered = [o for o in outcomes if o.result == "closed_unanswered"]
-    failed = [o for o in outcomes if o.result not in ("200", "refused", "closed_unanswered")]
-    failed += [o for o in unanswered if o.request_id in logged]  # processed, yet its answer never arrived
-    in_flight = [o for o in outcomes if o.result == "200" and o.started <= t_term <= o.started + o.seconds]
-    results: dict[str, int] = {}
-    for o in outcomes:
-        results[o.result] = results.get(o.result, 0) + 1
-    checks = {"exit_code_0": code == 0, "zero_failed_in_flight": not failed,
-              "rows_logged_equal_rows_answered": sum(logged.values()) == rows * len(ok) and set(logged) == ok,
-              "drained_within_bound": drained <= shutdown_timeout + 5,
-              "a_request_mid_body_at_sigterm_was_answered": any(o.request_id.startswith(slow.run)
-                                                                for o in in_flight)}  # fmt: skip
-    return {"scenario": f"sigterm_{workers}_workers", "requests_sent": len(outcomes), "errors": results,
-            "in_flight_at_sigterm": len(in_flight), "failed_in_flight": len(failed),
-            "not_accepted": {"refused": results.get("refused", 0), "closed_unanswered_not_logged": len(unanswered)},
-            "rows_answered_200": rows * len(ok), "rows_logged": sum(logged.values()), "exit_code": code,
-            "seconds_to_exit": round(drained, 2), "peak_rss_mb": round(rss.peak / MB, 1), "checks": checks}  # fmt: skip
-
-
 def run_all(artifact: Path, workdir: Path) -> list[dict[str, Any]]:
     """Every scenario, with its default (short) sizes; the max-bodies one also without a useful budget."""
     return [
         run_slow_body(artifact, workdir),
         run_idle_connections(artifact, workdir),
+        run_connection_limit(artifact, workdir),
         run_disconnects(artifact, workdir),
         run_max_bodies(artifact, workdir),
         run_max_bodies(artifact, workdir, budget=12 * 4 * MB),  # room for all 12 at once: the comparison

@@ -21,7 +21,18 @@ import numpy as np
 import orjson
 
 from contract.artifact import load_artifact
+from load_tests.server import ServerProcess
 from load_tests.workload import Workload
+
+
+def edge_server(artifact: Path, workdir: Path, name: str, env: dict[str, str], workers: int = 1,
+                plain: bool = False) -> ServerProcess:  # fmt: skip
+    """A server of ``artifact`` started as deployed (``ctr serve``: the edge limits and shutdown bound apply),
+    its output in ``workdir/<name>.log``; ``env``: CTR_* settings of the scenario. ``plain``: started as
+    ``uvicorn --http httptools`` instead, without app.http.protocol (for comparison)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    base = {"CTR_MODEL_DIR": str(artifact), "CTR_METRICS_DIR": str(workdir / f"metrics-{name}")}
+    return ServerProcess({**base, **env}, workers=workers, cli=not plain, log_file=workdir / f"{name}.log")
 
 
 def score_body(artifact: Path, rows: int = 1, pad_to: int | None = None, seed: int = 0) -> bytes:
@@ -105,8 +116,9 @@ class Traffic:
                 connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
                 try:
                     connection.connect()
-                except ConnectionRefusedError:
-                    self.outcomes.append(Outcome(started, time.monotonic() - started, "refused", rid))
+                except OSError as exc:  # refused: the server no longer listens; anything else is recorded too
+                    result = "refused" if isinstance(exc, ConnectionRefusedError) else f"error:{type(exc).__name__}"
+                    self.outcomes.append(Outcome(started, time.monotonic() - started, result, rid))
                     connection = None
                     time.sleep(0.05)
                     continue
@@ -132,11 +144,11 @@ class Traffic:
             response = connection.getresponse()
         except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
             return "closed_unanswered"
-        except OSError as exc:
+        except (http.client.HTTPException, OSError) as exc:
             return f"error:{type(exc).__name__}"
         try:
             response.read()
-        except (http.client.IncompleteRead, OSError):
+        except (http.client.HTTPException, OSError):
             return "truncated"
         return str(response.status)
 
@@ -163,8 +175,14 @@ def read_answer(sock: socket.socket, timeout: float) -> dict[str, Any]:
     except OSError:
         closed = True
     status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else None
-    body = data.partition(b"\r\n\r\n")[2]
-    return {"status": status, "closed": closed, "error": orjson.loads(body).get("error") if status and body else None}
+    head, _, body = data.partition(b"\r\n\r\n")
+    retry = [
+        line.split(b":", 1)[1].strip().decode()
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"retry-after:")
+    ]
+    error = orjson.loads(body).get("error") if status and body else None
+    return {"status": status, "closed": closed, "error": error, "retry_after": retry[0] if retry else None}
 
 
 def slow_request(port: int, head: bytes, body: bytes, interval: float, give_up: float, slow_head: bool = False
@@ -256,7 +274,8 @@ class RssPeak:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, rss_bytes(self.pid))
+            with contextlib.suppress(Exception):  # a process ending between two reads of /proc
+                self.peak = max(self.peak, rss_bytes(self.pid))
             time.sleep(self.every)
 
     def __enter__(self) -> RssPeak:

@@ -53,7 +53,6 @@ def run_serve(args: argparse.Namespace) -> int:
         http="app.http.protocol:EdgeProtocol",  # httptools, with deadlines for slow clients (docs/security.md)
         timeout_keep_alive=settings.keep_alive_seconds,
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
-        limit_concurrency=settings.limit_concurrency,
         backlog=settings.backlog,
         log_level=settings.log_level,
         access_log=False,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import ApiError, BodyBudgetExceeded
+from app.errors import ApiError, Busy
 from app.http.body import AFTER_RESPONSE, AfterResponse, ClientGone, receive_body, request_id, run_after_response
 from app.http.handlers import Handler, feedback_json, rank_json, score_json
 from app.http.responses import render_api_error, render_unexpected
@@ -30,7 +30,7 @@ HANDLERS: dict[str, Handler] = {"/v1/score": score_json, "/v1/rank": rank_json, 
 _JSON = (b"content-type", b"application/json")
 # The body of a refused request was not read: the connection cannot carry another request.
 _CLOSE = (b"connection", b"close")
-_RETRY = (b"retry-after", b"%d" % BodyBudgetExceeded.retry_after)
+_RETRY = (b"retry-after", b"%d" % Busy.retry_after)
 
 
 class HotPath:
@@ -62,9 +62,7 @@ class HotPath:
         if cost > self.budget_free:
             status, answer = render_api_error(
                 state.metrics,
-                BodyBudgetExceeded(
-                    f"too many request bodies in progress (CTR_BODY_BUDGET_BYTES); retry in {_RETRY[1].decode()} s"
-                ),
+                Busy(f"too many request bodies in progress (CTR_BODY_BUDGET_BYTES); retry in {_RETRY[1].decode()} s"),
             )
             extra = (_RETRY, _CLOSE)
         else:

@@ -12,6 +12,11 @@ one sweep a second over the open connections (no timer and no task per request):
   first byte is answered 408 ``request_timeout`` in the one error body and its connection closed. The
   app, if it was already waiting in ``receive()``, sees a disconnect and answers nothing.
 
+Past ``CTR_LIMIT_CONCURRENCY`` open connections (or running requests) a new request gets 503 ``busy``
+in the error body with ``Retry-After`` (uvicorn's own ``limit_concurrency`` makes the same test but
+answers in plain text, so it is not passed to uvicorn). Idle connections count towards it, which is
+why the idle bound above matters: without it, a few hundred silent sockets would turn every client away.
+
 It also counts clients that leave mid-request, by stage (``ctr_client_disconnects_total{stage}``:
 headers, body, or response: before the answer was ready, or while more of it than the transport's
 high-water mark (64 KiB) was still waiting to be sent; an answer already in the kernel's socket
@@ -31,7 +36,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from app.errors import RequestTimeout
+from app.errors import Busy, RequestTimeout
 from app.http.responses import render_api_error
 
 SWEEP_SECONDS = 1.0
@@ -66,7 +71,25 @@ class EdgeProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self.in_headers = False
-        super().on_headers_complete()
+        limit = None if self.state is None else self.state.settings.limit_concurrency
+        if limit is None or (len(self.connections) < limit and len(self.tasks) < limit):
+            super().on_headers_complete()
+            return
+        # uvicorn's own limit_concurrency answers in plain text: the same test, answered in the error body
+        app, self.app = self.app, self._busy
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = app
+
+    async def _busy(self, scope: Any, receive: Any, send: Any) -> None:
+        limit = self.state.settings.limit_concurrency
+        detail = f"this worker is at its {limit} connections (CTR_LIMIT_CONCURRENCY); retry in {Busy.retry_after} s"
+        _, body = render_api_error(self.state.metrics, Busy(detail))
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
+                   (b"retry-after", b"%d" % Busy.retry_after), (b"connection", b"close")]  # fmt: skip
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     def on_message_complete(self) -> None:
         self.in_request = False

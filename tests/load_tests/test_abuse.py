@@ -26,6 +26,11 @@ def test_idle_connections_are_closed_and_others_served(artifact_path, tmp_path):
     assert result["abusive_received"]["closed_by_server"] == 200
 
 
+def test_a_full_worker_answers_503_busy_until_idle_connections_are_closed(artifact_path, tmp_path):
+    result = held(abuse.run_connection_limit(artifact_path, tmp_path, limit=20, keep_alive=1))
+    assert result["abusive_received"]["new_request_while_full"]["retry_after"] == "1"
+
+
 def test_disconnects_at_every_stage_are_counted_without_5xx(artifact_path, tmp_path):
     held(abuse.run_disconnects(artifact_path, tmp_path, each=3, baseline=1.0))
 
@@ -53,3 +58,11 @@ def test_full_sizes(artifact_path, tmp_path):
     for result in (abuse.run_slow_body(artifact_path, tmp_path), abuse.run_idle_connections(artifact_path, tmp_path),
                    abuse.run_max_bodies(artifact_path, tmp_path)):  # fmt: skip
         held(result)
+
+
+@pytest.mark.slow
+def test_plain_uvicorn_holds_a_slow_client_that_the_edge_protocol_answers(artifact_path, tmp_path):
+    """The comparison that shows what app.http.protocol adds: uvicorn alone never answers a slow body."""
+    result = abuse.run_slow_body(artifact_path, tmp_path, slow_clients=1, timeout=2.0, baseline=1.0, plain=True)
+    assert not result["checks"]["every_slow_client_got_408_request_timeout"]
+    assert all(c["status"] is None for c in result["abusive_received"]["clients"])
