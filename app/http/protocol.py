@@ -32,6 +32,7 @@ real server so an upgrade that changes them fails there.
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -52,13 +53,16 @@ class EdgeProtocol(HttpToolsProtocol):
         self.in_headers = False
         self.timed_out = False
         self.state: Any = None  # the app's ServerState (settings, metrics), from the lifespan
+        self.body_timeout = self.limit = math.inf  # the settings read per request, kept at hand
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.state = self.app_state.get("ctr")
         if self.state is None:
             return
-        self.deadline = self.loop.time() + self.state.settings.keep_alive_seconds
+        settings = self.state.settings
+        self.body_timeout, self.limit = settings.body_timeout_seconds, settings.limit_concurrency
+        self.deadline = self.loop.time() + settings.keep_alive_seconds
         if not getattr(self.server_state, "ctr_sweeping", False):
             self.server_state.ctr_sweeping = True  # type: ignore[attr-defined]
             self.loop.call_later(SWEEP_SECONDS, _sweep, self.loop, self.server_state)
@@ -66,13 +70,11 @@ class EdgeProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.in_request = self.in_headers = True
-        if self.state is not None:
-            self.deadline = self.loop.time() + self.state.settings.body_timeout_seconds
+        self.deadline = self.loop.time() + self.body_timeout
 
     def on_headers_complete(self) -> None:
         self.in_headers = False
-        limit = None if self.state is None else self.state.settings.limit_concurrency
-        if limit is None or (len(self.connections) < limit and len(self.tasks) < limit):
+        if len(self.connections) < self.limit and len(self.tasks) < self.limit:
             super().on_headers_complete()
             return
         # uvicorn's own limit_concurrency answers in plain text: the same test, answered in the error body
