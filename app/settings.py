@@ -147,6 +147,12 @@ class Settings(BaseSettings):
         description="a request must arrive whole (request line, headers and body) within this many "
         "seconds of its first byte; past it: HTTP 408 in the error body, connection closed",
     )
+    max_header_bytes: int = Field(
+        64 << 10,
+        ge=1024,
+        description="request line and headers above this get HTTP 431 in the error body, "
+        "connection closed (httptools sets no limit of its own)",
+    )
     keep_alive_seconds: int = Field(
         5,
         ge=1,

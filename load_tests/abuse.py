@@ -26,6 +26,7 @@ from load_tests.abuse_clients import (
     Traffic,
     closed_by_server,
     edge_server,
+    endless_header,
     open_idle,
     pid_alive,
     read_answer,
@@ -59,7 +60,8 @@ def _metric(server: ServerProcess, series: str) -> float:
 
 def run_slow_body(artifact: Path, workdir: Path, slow_clients: int = 3, timeout: float = 3.0,
                   baseline: float = 2.0, plain: bool = False) -> dict[str, Any]:  # fmt: skip
-    """Clients sending their body (and one its headers) one byte a second: 408 after CTR_BODY_TIMEOUT_SECONDS.
+    """Clients sending their body (and one its headers) one byte a second: 408 after CTR_BODY_TIMEOUT_SECONDS;
+    then one sending an endless header at full speed: 431 at CTR_MAX_HEADER_BYTES.
 
     ``plain``: the same against plain ``uvicorn --http httptools`` (no app.http.protocol), for comparison.
     """
@@ -83,6 +85,7 @@ def run_slow_body(artifact: Path, workdir: Path, slow_clients: int = 3, timeout:
                 t.start()
             for t in threads:
                 t.join()
+            endless = endless_header(server.port, 16)
             t2 = time.monotonic()
         traffic.stop()
         timeouts = _metric(server, 'ctr_connection_timeouts_total{stage="request"}')
@@ -94,8 +97,10 @@ def run_slow_body(artifact: Path, workdir: Path, slow_clients: int = 3, timeout:
         "every_slow_connection_closed": all(s["closed"] for s in slow),
         "answered_within_the_bound": all(timeout - 0.5 <= s["seconds"] <= late for s in slow),
         "timeouts_counted": timeouts == len(jobs),
+        "endless_header_got_431": endless["status"] == 431 and endless["error"] == "headers_too_large",
     }
-    return _result("slow_body", traffic, (t0, t1, t2), server, rss.peak, {"clients": slow, "bound_s": late}, checks)
+    abusive = {"clients": slow, "bound_s": late, "endless_header": endless}
+    return _result("slow_body", traffic, (t0, t1, t2), server, rss.peak, abusive, checks)
 
 
 def run_idle_connections(artifact: Path, workdir: Path, connections: int = 500, keep_alive: int = 2,
@@ -244,7 +249,7 @@ def run_max_bodies(artifact: Path, workdir: Path, clients: int = 12, rounds: int
     abusive = {"body_bytes": len(body), "clients": clients, "rounds": rounds, "budget_bytes": budget,
                "statuses": statuses, "idle_rss_mb": round(idle_rss / MB, 1),
                "rss_bound_mb": round(bound / MB, 1)}  # fmt: skip
-    return _result("max_bodies", traffic, (t0, t1, t2), server, rss.peak, abusive, checks)
+    return _result(f"max_bodies_{budget // MB}mb_budget", traffic, (t0, t1, t2), server, rss.peak, abusive, checks)
 
 
 def run_all(artifact: Path, workdir: Path) -> list[dict[str, Any]]:

@@ -213,6 +213,19 @@ def slow_request(port: int, head: bytes, body: bytes, interval: float, give_up: 
     return {**answer, "seconds": round(time.monotonic() - started, 2), "bytes_sent": sent}
 
 
+def endless_header(port: int, megabytes: int, wait: float = 3.0) -> dict[str, Any]:
+    """One header value sent at full speed, ``megabytes`` MiB of it: what the server answers, and when."""
+    started, sent = time.monotonic(), 0
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"POST /v1/score HTTP/1.1\r\nhost: x\r\nx-endless: ")
+        with contextlib.suppress(OSError):  # the server answered and closed: stop sending
+            for _ in range(megabytes):
+                sock.sendall(b"a" * (1 << 20))
+                sent += 1
+        answer = read_answer(sock, wait)
+    return {**answer, "mb_sent": sent, "seconds": round(time.monotonic() - started, 2)}
+
+
 def open_idle(port: int, n: int) -> list[socket.socket]:
     """``n`` connections that never send a byte."""
     return [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(n)]

@@ -12,6 +12,10 @@ one sweep a second over the open connections (no timer and no task per request):
   first byte is answered 408 ``request_timeout`` in the one error body and its connection closed. The
   app, if it was already waiting in ``receive()``, sees a disconnect and answers nothing.
 
+Request line and headers are limited to ``CTR_MAX_HEADER_BYTES`` (431 ``headers_too_large``):
+httptools (llhttp) sets no limit, and one connection sending an endless header value at loopback speed
+grew a worker by 90 MB before its 10 s deadline (docs/security.md).
+
 Past ``CTR_LIMIT_CONCURRENCY`` open connections (or running requests) a new request gets 503 ``busy``
 in the error body with ``Retry-After`` (uvicorn's own ``limit_concurrency`` makes the same test but
 answers in plain text, so it is not passed to uvicorn). Idle connections count towards it, which is
@@ -37,7 +41,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from app.errors import Busy, RequestTimeout
+from app.errors import ApiError, Busy, HeadersTooLarge, RequestTimeout
 from app.http.responses import render_api_error
 
 SWEEP_SECONDS = 1.0
@@ -53,7 +57,8 @@ class EdgeProtocol(HttpToolsProtocol):
         self.in_headers = False
         self.timed_out = False
         self.state: Any = None  # the app's ServerState (settings, metrics), from the lifespan
-        self.body_timeout = self.limit = math.inf  # the settings read per request, kept at hand
+        self.body_timeout = self.limit = self.max_head = math.inf  # the settings read per request, at hand
+        self.head_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -62,10 +67,20 @@ class EdgeProtocol(HttpToolsProtocol):
             return
         settings = self.state.settings
         self.body_timeout, self.limit = settings.body_timeout_seconds, settings.limit_concurrency
+        self.max_head = settings.max_header_bytes
         self.deadline = self.loop.time() + settings.keep_alive_seconds
         if not getattr(self.server_state, "ctr_sweeping", False):
             self.server_state.ctr_sweeping = True  # type: ignore[attr-defined]
             self.loop.call_later(SWEEP_SECONDS, _sweep, self.loop, self.server_state)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.in_headers:  # all of ``data`` was request line and headers (but the tail of a pipelined body)
+            self.head_bytes += len(data)
+            if self.head_bytes > self.max_head and not self.transport.is_closing():
+                self.deadline = None
+                detail = f"request line and headers exceed {self.max_head} bytes (CTR_MAX_HEADER_BYTES)"
+                self._answer(HeadersTooLarge(detail), b"431 Request Header Fields Too Large")
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -74,6 +89,7 @@ class EdgeProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self.in_headers = False
+        self.head_bytes = 0
         if len(self.connections) < self.limit and len(self.tasks) < self.limit:
             super().on_headers_complete()
             return
@@ -135,9 +151,14 @@ class EdgeProtocol(HttpToolsProtocol):
             cycle.disconnected = True  # the app's receive() now returns http.disconnect, its send() is dropped
             cycle.message_event.set()
         seconds = self.state.settings.body_timeout_seconds
-        _, body = render_api_error(self.state.metrics, RequestTimeout(
-            f"the request was not received whole within {seconds:g} s (CTR_BODY_TIMEOUT_SECONDS)"))  # fmt: skip
-        head = b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: %d\r\n" % len(body)
+        self._answer(RequestTimeout(f"the request was not received whole within {seconds:g} s "
+                                    "(CTR_BODY_TIMEOUT_SECONDS)"), b"408 Request Timeout")  # fmt: skip
+
+    def _answer(self, error: ApiError, status_line: bytes) -> None:
+        """Answer ``error`` in the error body on the connection itself (no app involved) and close it."""
+        self.timed_out = True  # closed by the edge: not a client that left
+        _, body = render_api_error(self.state.metrics, error)
+        head = b"HTTP/1.1 %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n" % (status_line, len(body))
         self.transport.write(head + b"connection: close\r\n\r\n" + body)
         self.transport.close()
 
