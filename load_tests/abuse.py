@@ -252,10 +252,20 @@ def run_max_bodies(artifact: Path, workdir: Path, clients: int = 12, rounds: int
     return _result(f"max_bodies_{budget // MB}mb_budget", traffic, (t0, t1, t2), server, rss.peak, abusive, checks)
 
 
+def plain_comparison(artifact: Path, workdir: Path) -> dict[str, Any]:
+    """The slow-body scenario against plain uvicorn: what app.http.protocol adds. Its checks are expected to
+    fail; they are kept as ``plain_checks`` and the result does not gate ``run_all``'s verdict."""
+    result = run_slow_body(artifact, workdir, slow_clients=1, plain=True)
+    result["scenario"], result["plain_checks"], result["checks"] = "slow_body_plain_uvicorn", result["checks"], {}
+    return result
+
+
 def run_all(artifact: Path, workdir: Path) -> list[dict[str, Any]]:
-    """Every scenario, with its default (short) sizes; the max-bodies one also without a useful budget."""
+    """Every scenario, with its default (short) sizes; the max-bodies one also without a useful budget,
+    and the slow body against plain uvicorn."""
     return [
         run_slow_body(artifact, workdir),
+        plain_comparison(artifact, workdir),
         run_idle_connections(artifact, workdir),
         run_connection_limit(artifact, workdir),
         run_disconnects(artifact, workdir),
