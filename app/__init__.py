@@ -9,6 +9,7 @@ Layers, each importing only those below it::
     ranking     /v1/rank: the FM split into context and candidate parts, its cache
     scoring     a loaded model version: encoder, store, onnxruntime session, micro-batcher, explanations
     stores      embedding rows: in-process table, Redis store and its cache, publishing a version
+    security    API keys (optional): the keys file, digests, the constant-time match
     state, settings, metrics, errors     what every layer shares
     contract    (outside app/) the feature encoding and artifact format shared with training
 """

@@ -11,6 +11,9 @@
     ├── Busy (503 busy)                          bodies in progress past CTR_BODY_BUDGET_BYTES, or
     │                                            connections past CTR_LIMIT_CONCURRENCY (with Retry-After)
     ├── NotFound (404 not_found) / MethodNotAllowed (405 method_not_allowed)
+    ├── Unauthorized (401 unauthorized)          no API key, or one the server does not hold (auth on)
+    ├── Forbidden (403 forbidden)                the API key lacks the scope the endpoint needs
+    ├── Conflict (409 conflict)                  an admin switch this server cannot make (pinned, refused)
     └── NotReady (503 not_ready)                 no model loaded (yet), or a backend is unavailable
         └── StoreUnavailable (503 store_unavailable)  the embedding store (Redis) failed or timed out;
                                                       raised only by app.stores.redis_client.redis_errors
@@ -77,6 +80,28 @@ class NotFound(ApiError):
 
 class MethodNotAllowed(ApiError):
     status, code = 405, "method_not_allowed"
+
+
+class Unauthorized(ApiError):
+    """Answered with ``WWW-Authenticate: Bearer``; the detail names the header, never the key.
+
+    ``reason`` (missing, malformed, unknown) is a bounded metric label.
+    """
+
+    status, code = 401, "unauthorized"
+
+    def __init__(self, detail: str, field: str | None = None, reason: str = "missing") -> None:
+        super().__init__(detail, field)
+        self.reason = reason
+
+
+class Forbidden(ApiError):
+    status, code = 403, "forbidden"
+    reason = "scope"
+
+
+class Conflict(ApiError):
+    status, code = 409, "conflict"
 
 
 class NotReady(ApiError):

@@ -16,6 +16,8 @@ from app.feedback.drift import DriftMonitor
 from app.feedback.log import EventLog, Sink
 from app.feedback.segments import SegmentSink, recover_orphans
 from app.feedback.stream import RedisStreamSink
+from app.http.admin import router as admin_router
+from app.http.auth import Auth, AuthGate
 from app.http.front import HotPath
 from app.http.middleware import MetricsMiddleware
 from app.http.openapi import install_openapi
@@ -96,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "with `ctr serve`, which sets it up"
         )
     state = ServerState(settings=settings, metrics=Metrics())
+    auth = Auth.from_settings(settings, state.metrics)  # None: off; a bad keys file stops the start here
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, ServerState]]:
@@ -103,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if state.metrics.multiprocess:
             flusher = asyncio.create_task(_flush_metrics(state.metrics, settings.metrics_flush_seconds))
         activation = activation_for(state)
+        app.state.activation = activation  # the admin endpoints switch versions through it
         await activation.start()  # ready or not: a server without a model answers /readyz 503 and keeps checking
         state.events = event_log_for(settings, state.metrics)
         drift = DriftMonitor(state.metrics, lambda: state.model, settings.drift_seconds, settings.drift_window_seconds,
@@ -110,9 +114,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.served_metrics:  # drift reads the served-probability and OOV counts
             drift.start()
         tune_gc(settings.gc_gen0_threshold)
+        keys_watcher = asyncio.create_task(auth.watch()) if auth is not None else None
         try:
             yield {"ctr": state}  # uvicorn's lifespan state: app.http.protocol reads the limits and metrics there
         finally:
+            if keys_watcher is not None:
+                keys_watcher.cancel()
             await drift.close()
             if state.events is not None:  # stopped first: what is queued is written before the process ends
                 await asyncio.to_thread(state.events.close)
@@ -131,11 +138,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.ctr = state
     app.include_router(router)
+    if auth is not None:  # admin endpoints exist only behind keys
+        app.include_router(admin_router)
     install_handlers(app, state.metrics)
-    install_openapi(app, state)
-    endpoints = frozenset(route.path for route in router.routes if hasattr(route, "path"))
+    install_openapi(app, state, auth.document if auth is not None else None)
+    routers = (router, admin_router) if auth is not None else (router,)
+    endpoints = frozenset(route.path for r in routers for route in r.routes if hasattr(route, "path"))
     fastapi_app = super(ScoringApp, app).__call__
     inner: ASGIApp = HotPath(fastapi_app, state) if settings.hot_path else fastapi_app
+    if auth is not None:  # in front of both ways in: one check decides for the hot path and FastAPI alike
+        inner = AuthGate(inner, auth)
     app.front = MetricsMiddleware(inner, metrics=state.metrics, endpoints=endpoints)  # counts and times both
     return app
 

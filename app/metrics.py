@@ -182,6 +182,18 @@ class Metrics:
         )
         self.catalog_found, self.catalog_unknown = (self.catalog_lookups.labels(k) for k in ("found", "unknown"))
 
+        # -- authentication (issue 20, app/http/auth.py; series exist only when it is on) --
+        self.auth_rejections = Counter(
+            "ctr_auth_rejections_total", "Requests refused for their API key, by reason (missing, malformed, "
+            "unknown, scope)", ["reason"], registry=r,
+        )  # fmt: skip
+        self.api_keys = Gauge("ctr_api_keys", "API keys the server accepts (CTR_API_KEYS_FILE)", registry=r,
+                              multiprocess_mode="max")  # fmt: skip
+        self.api_keys_reloads = Counter(
+            "ctr_api_keys_reloads_total", "Re-reads of a changed keys file, by result (ok; error: previous keys kept)",
+            ["result"], registry=r,
+        )  # fmt: skip
+
         # -- observability (issue 18): stages, served probabilities, OOV fields, model age --------
         self.stage_seconds = cheap.histogram(
             "ctr_stage_duration_seconds", "Time per request in each stage: parse, encode, lookup (embedding rows), "

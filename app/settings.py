@@ -6,11 +6,11 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contract.toml_keys import did_you_mean
 
@@ -19,6 +19,8 @@ PREFIX = "CTR_"
 OTHER_VARIABLES = frozenset({"CTR_URL", "CTR_CACHE_DIR", "CTR_VENV"})
 # Model names become part of Redis keys and SCAN patterns: no glob characters, braces or colons.
 REDIS_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+# Paths that may be answered without an API key when authentication is on (docs/security.md).
+PUBLIC_PATH_CHOICES = ("/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/v1/model")
 
 
 class Settings(BaseSettings):
@@ -179,6 +181,22 @@ class Settings(BaseSettings):
         "timeout_graceful_shutdown); then they are cancelled and the impression log is flushed",
     )
 
+    # -- authentication (issue 20, optional); docs/security.md ---------------------------------------
+    api_keys_file: Path | None = Field(
+        None,
+        description="TOML file of API keys (`ctr keys add`): set = authentication on, every endpoint but "
+        "CTR_AUTH_PUBLIC_PATHS needs `Authorization: Bearer <key>` or `X-API-Key`, and /v1/admin/* exists",
+    )
+    auth_public_paths: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("/healthz", "/readyz"),
+        description="with CTR_API_KEYS_FILE: paths answered without a key, comma-separated, among "
+        + ", ".join(PUBLIC_PATH_CHOICES)
+        + " (empty: none)",
+    )
+    api_keys_reload_seconds: float = Field(
+        1.0, gt=0, le=60, description="how often the keys file is checked for changes (revocation without restart)"
+    )
+
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1)
@@ -204,6 +222,21 @@ class Settings(BaseSettings):
         if name is not None and not REDIS_NAME.match(name):
             raise ValueError("must be 1-100 letters, digits, '_', '.' or '-'")
         return name
+
+    @field_validator("auth_public_paths", mode="before")
+    @classmethod
+    def _public_paths(cls, value: object) -> tuple[str, ...]:
+        items = value.split(",") if isinstance(value, str) else value  # the variable is comma-separated
+        if not isinstance(items, list | tuple):
+            raise ValueError("must be comma-separated paths")
+        paths = tuple(str(p).strip() for p in items if str(p).strip())
+        for path in paths:
+            if path not in PUBLIC_PATH_CHOICES:
+                # /v1/score, /v1/feedback and /v1/admin/* are never public: unset CTR_API_KEYS_FILE to serve openly
+                raise ValueError(f"{path!r} cannot be public; choose among {', '.join(PUBLIC_PATH_CHOICES)}")
+        if "/docs" in paths and "/openapi.json" not in paths:
+            raise ValueError("/docs renders /openapi.json: make both public or neither")
+        return paths
 
     @model_validator(mode="after")
     def _budget_holds_a_body(self) -> Settings:

@@ -80,6 +80,8 @@ NAIVE_APP = "load_tests.baselines.naive_torch:create_app"
 MICROBATCH_ENV = {"CTR_MICROBATCH_MAX_ROWS": "64", "CTR_MICROBATCH_MAX_DELAY_US": "200"}
 BODIES_PER_BATCH = {1: 2000, 16: 256, 256: 64}
 MAX_IN_FLIGHT = 64
+AUTH_KEYS = 10  # keys in auth_on_single's keys file
+AUTH_PUBLIC = "/healthz,/readyz,/metrics"  # the benchmark reads /metrics without a key
 # The scenarios the goal ratios compare: measured again in interleaved wrk rounds (bench_report docstring).
 INTERLEAVED = ("ours_single", "floor_single", "naive_torch_single", "redis_warm_single")
 # Sent to ours and to the floor after the timed runs: both must answer each with the same status and body.
@@ -110,6 +112,7 @@ class Scenario:
     rate_from: str | None = None  # take the sweep's rates from this scenario's wrk maximum
     tree: Path | None = None  # serve this checkout of the code instead of the working tree (--baseline-tree)
     multiprocess_metrics: bool = False  # prometheus_client multiprocess mode (a fresh PROMETHEUS_MULTIPROC_DIR)
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every request (an API key); never reported
 
 
 @dataclass
@@ -136,6 +139,7 @@ def scenarios(s: Settings, redis_model: str) -> list[Scenario]:
     scratch = Path(tempfile.mkdtemp(prefix="ctr-bench-"))  # the log's files and the shadow's model directory
     logging_env = {"CTR_IMPRESSION_LOG": "file", "CTR_IMPRESSION_DIR": str(scratch / "logs")}
     shadow_env = {**memory, "CTR_MODEL_DIR": str(shadowed_copy(s.artifact, scratch / "models"))}
+    auth_keys, auth_headers = keys_file(scratch / "keys.toml")
     out = [
         Scenario("ours_single", "ours, 1 record per body, in-process store.", "ours", env=memory),
         Scenario("floor_single", "floor baseline (parse + validate, constant answer), 1 record.", "floor", env=memory),
@@ -176,6 +180,11 @@ def scenarios(s: Settings, redis_model: str) -> list[Scenario]:
                  "ours", env=shadow_env),
         Scenario("shadow_all_single", "ours with a shadow version scoring every request (CTR_SHADOW_FRACTION=1).",
                  "ours", env={**shadow_env, "CTR_SHADOW_FRACTION": "1.0"}),
+        # -- reliability and security (issue 20): API keys on/off ----------------------------------------
+        Scenario("auth_on_single", f"ours with authentication on (CTR_API_KEYS_FILE of {AUTH_KEYS} keys, every "
+                 "request with `Authorization: Bearer <key>`: SHA-256 + a constant-time compare with each digest), "
+                 "1 record; /metrics public for the benchmark's own reads.", "ours", headers=auth_headers,
+                 env={**memory, "CTR_API_KEYS_FILE": str(auth_keys), "CTR_AUTH_PUBLIC_PATHS": AUTH_PUBLIC}),
     ]  # fmt: skip
     if s.baseline_tree is not None:
         before = f"the code at {s.baseline_tree} (--baseline-tree)"
@@ -195,6 +204,17 @@ def shadowed_copy(artifact: Path, root: Path) -> Path:
     set_active(model_dir, version.name, by="bench")
     set_shadow(model_dir, version.name)
     return model_dir
+
+
+def keys_file(path: Path) -> tuple[Path, dict[str, str]]:
+    """A keys file of AUTH_KEYS score keys, and the header presenting the last one (every digest is compared
+    whichever matches, so the cost does not depend on which). The keys exist only for this run."""
+    from app.security import keys as k
+
+    minted = [k.new_key() for _ in range(AUTH_KEYS)]
+    k.write_keys(path, [k.ApiKey(f"bench-{i}", k.digest(key), frozenset({"score"}), k.now())
+                        for i, key in enumerate(minted)])  # fmt: skip
+    return path, {"Authorization": f"Bearer {minted[-1]}"}
 
 
 # -- driving ------------------------------------------------------------------------------------
@@ -221,9 +241,11 @@ def start_server(sc: Scenario) -> ServerProcess:
     return server.start(timeout=120)
 
 
-def wrk_run(server: ServerProcess, bodies_file: Path, batch: int, connections: int, seconds: float) -> dict[str, Any]:
+def wrk_run(server: ServerProcess, bodies_file: Path, batch: int, connections: int, seconds: float,
+            headers: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
     cpu_before = server.cpu_seconds() if server.workers == 1 else None
-    result = run_wrk(f"{server.url}/v1/score", bodies_file, connections=connections, seconds=seconds, cpu=DRIVER_CPU)
+    result = run_wrk(f"{server.url}/v1/score", bodies_file, connections=connections, seconds=seconds, cpu=DRIVER_CPU,
+                     headers=headers)  # fmt: skip
     out = result.to_dict()
     out["command"] = shlex.join(result.command)
     out["rows_per_second"] = result.requests_per_second * batch
@@ -232,10 +254,11 @@ def wrk_run(server: ServerProcess, bodies_file: Path, batch: int, connections: i
     return out
 
 
-def open_loop_point(server: ServerProcess, payloads: Sequence[bytes], rate: float, seconds: float) -> dict[str, Any]:
+def open_loop_point(server: ServerProcess, payloads: Sequence[bytes], rate: float, seconds: float,
+                    headers: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
     """One fixed-rate run; errors = answers other than 200 + connection errors + dropped requests."""
     result = run_async(open_loop("127.0.0.1", server.port, "/v1/score", payloads, rate=rate, seconds=seconds,
-                                 max_in_flight=MAX_IN_FLIGHT))  # fmt: skip
+                                 max_in_flight=MAX_IN_FLIGHT, headers=headers))  # fmt: skip
     out = result.to_dict()
     non_ok = sum(n for status, n in result.statuses.items() if status != "200")
     out["non_2xx"] = non_ok
@@ -252,9 +275,9 @@ def metrics_delta(server: ServerProcess, before: dict[str, float]) -> dict[str, 
             "cache_hit_ratio": hits / (hits + misses) if hits + misses else None}  # fmt: skip
 
 
-def post_json(url: str, body: bytes) -> tuple[int, Any]:
+def post_json(url: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, Any]:
     """(status, parsed JSON answer, or its text when it is not JSON)."""
-    request = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
+    request = urllib.request.Request(url, data=body, headers={"content-type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             status, raw = response.status, response.read()
@@ -281,25 +304,28 @@ def measure(sc: Scenario, s: Settings, files: dict[tuple[int, str], Path], paylo
         if sc.cold:
             base = throughput_of(results, sc.rate_from) or throughput_of(results, "ours_single")
             if base:
-                point = open_loop_point(server, payloads[key], bench_report.HALF_LOAD * base, s.sweep_seconds)
+                point = open_loop_point(server, payloads[key], bench_report.HALF_LOAD * base, s.sweep_seconds,
+                                        sc.headers)  # fmt: skip
                 out["sweep"] = [{"fraction": bench_report.HALF_LOAD, "rate_basis": sc.rate_from, **point,
                                  **metrics_delta(server, before)}]  # fmt: skip
         else:
             # warm-up, not recorded: each distinct body once (row caches, lazy paths, allocator)
-            run_async(closed_loop("127.0.0.1", server.port, "/v1/score", payloads[key][:2000], concurrency=8))
+            run_async(closed_loop("127.0.0.1", server.port, "/v1/score", payloads[key][:2000], concurrency=8,
+                                  headers=sc.headers))  # fmt: skip
             before = server.metrics() if ours else {}
-            out["wrk"] = wrk_run(server, files[key], sc.batch, s.connections, s.wrk_seconds)
+            out["wrk"] = wrk_run(server, files[key], sc.batch, s.connections, s.wrk_seconds, sc.headers)
             if ours and sc.env.get("CTR_STORE") == "redis":
                 out["wrk"].update(metrics_delta(server, before))
-        out["concurrency_sweep"] = [wrk_run(server, files[key], sc.batch, c, s.wrk_seconds) for c in sc.concurrencies]
+        out["concurrency_sweep"] = [wrk_run(server, files[key], sc.batch, c, s.wrk_seconds, sc.headers)
+                                    for c in sc.concurrencies]  # fmt: skip
         if not sc.cold:
             basis = out["wrk"]["requests_per_second"]
-            out["sweep"] = [{"fraction": f, **open_loop_point(server, payloads[key], f * basis, s.sweep_seconds)}
-                            for f in s.fractions]  # fmt: skip
+            out["sweep"] = [{"fraction": f, **open_loop_point(server, payloads[key], f * basis, s.sweep_seconds,
+                                                              sc.headers)} for f in s.fractions]  # fmt: skip
         if sc.batch == 1 and sc.form == "records":
-            out["check_responses"] = [post_json(f"{server.url}/v1/score", body) for body in check_bodies]
+            out["check_responses"] = [post_json(f"{server.url}/v1/score", body, sc.headers) for body in check_bodies]
             if sc.server in ("ours", "floor"):
-                out["check_bad_bodies"] = [post_json(f"{server.url}/v1/score", body) for body in BAD_BODIES]
+                out["check_bad_bodies"] = [post_json(f"{server.url}/v1/score", b, sc.headers) for b in BAD_BODIES]
     finally:
         server.stop()
     return out
@@ -332,15 +358,18 @@ def interleave(plan: Sequence[Scenario], s: Settings, files: dict[tuple[int, str
         for sc in chosen:
             servers[sc.name] = server = start_server(sc)
             bodies_ = payloads[sc.batch, sc.form]
-            run_async(closed_loop("127.0.0.1", server.port, "/v1/score", bodies_[:2000], concurrency=8))
+            run_async(closed_loop("127.0.0.1", server.port, "/v1/score", bodies_[:2000], concurrency=8,
+                                  headers=sc.headers))  # fmt: skip
         for r in range(s.rounds):
             for sc in rotated(r):
-                run = wrk_run(servers[sc.name], files[sc.batch, sc.form], sc.batch, s.connections, s.wrk_seconds)
+                run = wrk_run(servers[sc.name], files[sc.batch, sc.form], sc.batch, s.connections, s.wrk_seconds,
+                              sc.headers)  # fmt: skip
                 out[sc.name]["wrk"].append({"round": r, **run})
         for r in range(s.rounds):
             for sc in rotated(r):
                 rate = bench_report.HALF_LOAD * statistics.median(w["requests_per_second"] for w in out[sc.name]["wrk"])
-                point = open_loop_point(servers[sc.name], payloads[sc.batch, sc.form], rate, s.sweep_seconds)
+                point = open_loop_point(servers[sc.name], payloads[sc.batch, sc.form], rate, s.sweep_seconds,
+                                        sc.headers)  # fmt: skip
                 out[sc.name]["half_load"].append({"round": r, "fraction": bench_report.HALF_LOAD, **point})
     finally:
         for server in servers.values():
@@ -431,7 +460,13 @@ def checks(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         out["bad bodies answered identically by ours and the floor"] = f"{same} of {len(BAD_BODIES)}"
         out["statuses ours gave the bad bodies"] = [status for status, _ in ours_bad]
     ours = probabilities("ours_single")
-    for other in ("naive_torch_single", "redis_warm_single", "ours_single_2workers", "microbatch_on_single"):
+    for other in (
+        "naive_torch_single",
+        "redis_warm_single",
+        "ours_single_2workers",
+        "microbatch_on_single",
+        "auth_on_single",
+    ):
         theirs = probabilities(other)
         if ours is not None and theirs is not None and theirs.shape == ours.shape:
             out[f"max |p(ours_single) - p({other})| over the check bodies"] = float(np.abs(ours - theirs).max())

@@ -19,7 +19,7 @@ import contextlib
 import itertools
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -33,8 +33,10 @@ class HttpError(RuntimeError):
 class Connection:
     """One keep-alive HTTP/1.1 connection."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, headers: Mapping[str, str] | None = None) -> None:
         self.host, self.port = host, port
+        # extra request headers (e.g. an API key), formatted once
+        self.extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -47,7 +49,7 @@ class Connection:
             await self.open()
         assert self.reader is not None and self.writer is not None
         head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: {content_type}\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode()  # fmt: skip
+                f"{self.extra}Content-Length: {len(body)}\r\n\r\n").encode()  # fmt: skip
         self.writer.write(head + body)
         status_line = await self.reader.readline()
         if not status_line:
@@ -102,7 +104,14 @@ def summarise(latencies_s: Sequence[float]) -> dict[str, float]:
 
 
 async def closed_loop(
-    host: str, port: int, path: str, bodies: Sequence[bytes], *, concurrency: int, requests: int | None = None
+    host: str,
+    port: int,
+    path: str,
+    bodies: Sequence[bytes],
+    *,
+    concurrency: int,
+    requests: int | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Send ``requests`` bodies (default: each body once, in order) over ``concurrency`` connections."""
     total = len(bodies) if requests is None else requests
@@ -112,7 +121,7 @@ async def closed_loop(
     errors: list[str] = []
 
     async def worker() -> None:
-        connection = await Connection(host, port).open()
+        connection = await Connection(host, port, headers).open()
         try:
             while (i := next(counter)) < total:
                 started = time.perf_counter()
@@ -136,12 +145,20 @@ async def closed_loop(
 
 
 async def open_loop(
-    host: str, port: int, path: str, bodies: Sequence[bytes], *, rate: float, seconds: float, max_in_flight: int = 64
+    host: str,
+    port: int,
+    path: str,
+    bodies: Sequence[bytes],
+    *,
+    rate: float,
+    seconds: float,
+    max_in_flight: int = 64,
+    headers: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Schedule requests at ``rate`` per second for ``seconds``; at most ``max_in_flight`` outstanding."""
     pool: asyncio.Queue[Connection] = asyncio.Queue()
     for _ in range(max_in_flight):
-        pool.put_nowait(Connection(host, port))
+        pool.put_nowait(Connection(host, port, headers))
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
     errors: list[str] = []

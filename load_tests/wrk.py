@@ -10,6 +10,7 @@ Non-2xx answers (wrk's "status" errors) and socket errors are reported, never dr
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -102,13 +103,18 @@ def wrk_command(url: str, bodies_file: Path, *, connections: int, seconds: float
 
 
 def run_wrk(url: str, bodies_file: Path, *, connections: int, seconds: float, threads: int = 1,
-            cpu: int | None = None) -> WrkResult:  # fmt: skip
-    """Run wrk once (bounded: its own duration plus a grace period) and parse its result."""
+            cpu: int | None = None, headers: dict[str, str] | None = None) -> WrkResult:  # fmt: skip
+    """Run wrk once (bounded: its own duration plus a grace period) and parse its result.
+
+    ``headers`` go on every request; they reach the script through ``WRK_HEADERS`` (one ``Name: value``
+    per line), never the command line, so an API key stays out of process lists and recorded commands.
+    """
     if not (shutil.which("wrk") or Path(WRK).exists()):
         raise WrkError("wrk is not installed: run load_tests/setup.sh")
     command = wrk_command(url, bodies_file, connections=connections, seconds=seconds, threads=threads, cpu=cpu)
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=False)
+        env = {**os.environ, "WRK_HEADERS": "\n".join(f"{n}: {v}" for n, v in (headers or {}).items())}
+        done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=False, env=env)
     except subprocess.TimeoutExpired as exc:
         raise WrkError(f"wrk did not finish: {' '.join(command)}") from exc
     if done.returncode != 0:

@@ -4,6 +4,8 @@
 --
 -- Every thread pre-formats each body as a complete request once (init), then sends them in turn,
 -- starting at a different offset per thread so that threads do not send the same body in lockstep.
+-- Extra headers (e.g. an API key) come from the environment variable WRK_HEADERS, one "Name: value"
+-- per line, so that they never appear on the command line.
 -- done() prints one machine-readable line, "WRK_JSON {...}", which load_tests/wrk.py parses.
 
 local requests = {}
@@ -19,6 +21,10 @@ function init(args)
   local path = args[1]
   local file = assert(io.open(path, "r"), "cannot open bodies file " .. tostring(path))
   local headers = { ["Content-Type"] = "application/json" }
+  for line in (os.getenv("WRK_HEADERS") or ""):gmatch("[^\n]+") do
+    local name, value = line:match("^([^:]+):%s*(.*)$")
+    if name then headers[name] = value end
+  end
   for line in file:lines() do
     if #line > 0 then
       requests[#requests + 1] = wrk.format("POST", nil, headers, line)

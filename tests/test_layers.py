@@ -23,6 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "app.stores": {"contract", "app.errors", "app.metrics", "app.settings", "app.logs"},
     "app.scoring": {"contract", "app.stores", "app.errors", "app.metrics", "app.settings", "app.logs"},
     "app.feedback": {"app.scoring", "app.errors", "app.metrics", "app.settings", "app.logs"},
+    "app.security": {"app.errors"},  # API keys: the file, digests, the constant-time match
     "app.state": {"app.scoring", "app.feedback", "app.metrics", "app.settings"},
     "app.ranking": {"contract", "app.scoring", "app.errors", "app.settings"},
     "app.versions": {
@@ -37,6 +38,8 @@ ALLOWED: dict[str, set[str]] = {
     },
     "app.http": {
         "app.feedback",
+        "app.security",
+        "app.versions",  # the admin endpoints switch versions as `ctr models` does
         "contract",
         "app.scoring",
         "app.ranking",
@@ -48,6 +51,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "app.cli": {
         "app.cli",
+        "app.security",
         "app.stores",
         "app.versions",
         "app.feedback",

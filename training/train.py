@@ -78,8 +78,7 @@ def train(
     # Opt-in: compiling gather + FM + loss (and its backward) saves per-op overhead at a one-off compile cost.
     forward = torch.compile(batch_objective, dynamic=False) if config.compile else batch_objective
 
-    best_auc, best_epoch, best_state, stale = -math.inf, 0, snapshot(model), 0
-    best_validation: dict[str, float] = {}
+    stopping = EarlyStopping(model, config.patience, config.min_epochs)
     history: list[dict[str, Any]] = []
     log = log_path.open("w") if log_path else None
     bar = tqdm(range(1, config.epochs + 1), desc="epochs", unit="epoch", disable=None if progress else True, leave=True)
@@ -110,33 +109,27 @@ def train(
                 "samples_per_s": round(len(data) / max(train_seconds, 1e-9), 1),
                 **{f"{phase}_seconds": round(phases[phase], 6) for phase in PHASES},
             }
-            improved = metrics["auc"] > best_auc
-            if improved:
-                best_auc, best_epoch, best_state, stale = metrics["auc"], epoch, snapshot(model), 0
-                best_validation = metrics
-            else:
-                stale += 1
-            record["best"] = improved
+            record["best"] = stopping.record(epoch, metrics)
             history.append(record)
             if log:
                 log.write(json.dumps(record) + "\n")
                 log.flush()
             if on_epoch:
                 on_epoch(record)
-            bar.set_postfix(loss=f"{loss:.4f}", val_auc=f"{metrics['auc']:.4f}", best=best_epoch)
+            bar.set_postfix(loss=f"{loss:.4f}", val_auc=f"{metrics['auc']:.4f}", best=stopping.best_epoch)
             if progress and bar.disable:  # no terminal for a bar (a log file, a CronJob): one log line per epoch
                 fields = {"epoch": epoch, "val_auc": metrics["auc"], "train_loss": loss}
                 logger.info("epoch %d: loss %.4f, validation AUC %.4f (best epoch %d)", epoch, loss, metrics["auc"],
-                            best_epoch, extra=fields)  # fmt: skip
-            if stale >= config.patience and epoch >= config.min_epochs:
+                            stopping.best_epoch, extra=fields)  # fmt: skip
+            if stopping.should_stop(epoch):
                 break
     finally:
         bar.close()
         if log:
             log.close()
-    model.load_state_dict(best_state)
-    model.eval()
-    return TrainResult(model=model, best_epoch=best_epoch, best_validation=best_validation, history=history)
+    stopping.restore_best()
+    return TrainResult(model=model, best_epoch=stopping.best_epoch, best_validation=stopping.best_validation,
+                       history=history)  # fmt: skip
 
 
 Forward = Callable[..., tuple[torch.Tensor, torch.Tensor]]
@@ -231,3 +224,30 @@ def make_optimizers(model: FactorizationMachine, lr: float, sparse: bool) -> lis
 def snapshot(model: FactorizationMachine) -> dict[str, torch.Tensor]:
     """A copy of the model's weights (the best epoch's, restored at the end)."""
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+class EarlyStopping:
+    """Keeps the weights of the best validation AUC so far; says when ``patience`` epochs brought nothing better."""
+
+    def __init__(self, model: FactorizationMachine, patience: int, min_epochs: int) -> None:
+        self.model, self.patience, self.min_epochs = model, patience, min_epochs
+        self.best_auc, self.best_epoch, self.stale = -math.inf, 0, 0
+        self.best_state = snapshot(model)
+        self.best_validation: dict[str, float] = {}
+
+    def record(self, epoch: int, validation: dict[str, float]) -> bool:
+        """Note an epoch's validation metrics; True when it is the best so far (its weights are kept)."""
+        if validation["auc"] > self.best_auc:
+            self.best_auc, self.best_epoch, self.stale = validation["auc"], epoch, 0
+            self.best_state, self.best_validation = snapshot(self.model), validation
+            return True
+        self.stale += 1
+        return False
+
+    def should_stop(self, epoch: int) -> bool:
+        return self.stale >= self.patience and epoch >= self.min_epochs
+
+    def restore_best(self) -> None:
+        """Put the best epoch's weights back into the model, in evaluation mode."""
+        self.model.load_state_dict(self.best_state)
+        self.model.eval()

@@ -1,5 +1,5 @@
 """The operator's command line on the serving side: ``ctr serve``, ``ctr score``, ``ctr rank``, ``ctr publish``,
-``ctr models``.
+``ctr models``, ``ctr keys``.
 
 Each module registers its sub-commands on the ``ctr`` parser (``cli/`` at the top of the tree builds it).
 Commands import what they run lazily, inside the command, so ``ctr --help`` stays fast and never needs
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.cli import client, impressions, models, publish, serve
+from app.cli import client, impressions, keys, models, publish, serve
 
 
 def register(commands: Any) -> None:
@@ -20,3 +20,4 @@ def register(commands: Any) -> None:
     publish.register(commands)
     models.register(commands)
     impressions.register(commands)
+    keys.register(commands)

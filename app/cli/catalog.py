@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from app.cli.common import add_redis_target, redis_settings_or_none
+
 
 def register(catalog_commands: Any) -> None:
     p = catalog_commands.add_parser(
@@ -22,8 +24,7 @@ def register(catalog_commands: Any) -> None:
     p.add_argument("--version", default=None, help="version in a model directory")
     p.add_argument("--generation", default=None, help="catalog generation (default: the version's CURRENT)")
     p.add_argument("--model", default=None, help="model name in Redis; unset: the artifact's name")
-    p.add_argument("--redis-url", default=None, help="redis://host:port/db or rediss:// [CTR_REDIS_URL]")
-    p.add_argument("--cluster", action="store_true", default=None, help="Redis Cluster [CTR_REDIS_CLUSTER]")
+    add_redis_target(p)
     p.add_argument("--keep", type=int, default=3, help="newest generations kept in Redis (the current one always)")
     p.set_defaults(run=run_publish, command="catalog publish")
 
@@ -31,7 +32,6 @@ def register(catalog_commands: Any) -> None:
 def run_publish(args: argparse.Namespace) -> int:
     import asyncio
 
-    from app.cli.common import settings_or_none
     from app.errors import StoreUnavailable
     from app.stores.catalog import activate_catalog, collect_catalogs, publish_catalog_files
     from app.stores.redis_client import connect, redis_errors
@@ -39,8 +39,7 @@ def run_publish(args: argparse.Namespace) -> int:
     from contract.artifact import load_artifact
     from contract.catalog import CatalogError
 
-    overrides = {"redis_url": args.redis_url, "redis_cluster": args.cluster}
-    settings = settings_or_none("catalog publish", **overrides)
+    settings = redis_settings_or_none("catalog publish", args)
     if settings is None:
         return 2
     if args.keep < 2:

@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from app.cli.common import add_redis_target, redis_settings_or_none
+
 
 def register(commands: Any) -> None:
     publish = commands.add_parser(
@@ -20,8 +22,7 @@ def register(commands: Any) -> None:
     publish.add_argument("artifact", help="a version directory, or a model directory (its ACTIVE, else newest)")
     publish.add_argument("--version", default=None, help="version to publish from a model directory")
     publish.add_argument("--model", default=None, help="model name in Redis; unset: the artifact's name")
-    publish.add_argument("--redis-url", default=None, help="redis://host:port/db or rediss:// [CTR_REDIS_URL]")
-    publish.add_argument("--cluster", action="store_true", default=None, help="Redis Cluster [CTR_REDIS_CLUSTER]")
+    add_redis_target(publish)
     publish.add_argument("--shards", type=int, default=32, help="feature shards (hash tags) of the version")
     publish.add_argument("--keep", type=int, default=3, help="newest versions kept (>= 2; the active one always)")
     publish.add_argument("--no-activate", dest="activate", action="store_false", help="publish without activating")
@@ -33,13 +34,11 @@ def register(commands: Any) -> None:
 def run_publish(args: argparse.Namespace) -> int:
     import asyncio
 
-    from app.cli.common import settings_or_none
     from app.errors import StoreUnavailable
     from app.stores.publish import PublishError, publish
     from app.stores.redis_client import connect
 
-    overrides = {"redis_url": args.redis_url, "redis_cluster": args.cluster}
-    settings = settings_or_none("publish", **overrides)
+    settings = redis_settings_or_none("publish", args)
     if settings is None:
         return 2
 

@@ -8,6 +8,7 @@ changes; before a model is loaded it describes the envelope only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -31,26 +32,27 @@ _ERROR_BODY = {
 }
 
 
-def _error(description: str, code: str, field: str | None = None) -> dict[str, Any]:
+def error_doc(description: str, code: str, field: str | None = None) -> dict[str, Any]:
+    """An error answer of the OpenAPI schema: the one error body, with an example."""
     example = {"error": code, "detail": "...", "field": field}
     return {"description": description, "content": {JSON: {"schema": _ERROR_BODY, "example": example}}}
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _error("the body is not JSON", "malformed_json"),
-    413: _error("the body is larger than CTR_MAX_BODY_BYTES", "payload_too_large"),
-    422: _error(
+    400: error_doc("the body is not JSON", "malformed_json"),
+    413: error_doc("the body is larger than CTR_MAX_BODY_BYTES", "payload_too_large"),
+    422: error_doc(
         "invalid request: wrong shape or type, unknown or missing field, over CTR_MAX_RECORDS / CTR_MAX_CANDIDATES",
         "invalid_request",
         "user_id",
     ),
-    503: _error("no model is loaded (yet), or the embedding store is unavailable", "not_ready"),
+    503: error_doc("no model is loaded (yet), or the embedding store is unavailable", "not_ready"),
 }
 NOT_READY = {503: ERROR_RESPONSES[503]}
 FEEDBACK_ERRORS: dict[int | str, dict[str, Any]] = {
     **{code: ERROR_RESPONSES[code] for code in (400, 413, 422)},
-    404: _error("feedback is not collected on this server (CTR_IMPRESSION_LOG=off)", "not_found"),
-    503: _error("the log's queue is full: retry shortly", "not_ready"),
+    404: error_doc("feedback is not collected on this server (CTR_IMPRESSION_LOG=off)", "not_found"),
+    503: error_doc("the log's queue is full: retry shortly", "not_ready"),
 }
 FEEDBACK_RESPONSE = {
     "type": "object",
@@ -260,8 +262,11 @@ def _example(fields: tuple[FieldEncoder, ...], side: str | None) -> dict[str, An
     return out
 
 
-def install_openapi(app: FastAPI, state: ServerState) -> None:
-    """``app.openapi()`` documents the served model's bodies; rebuilt when the served version changes."""
+def install_openapi(app: FastAPI, state: ServerState, finish: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """``app.openapi()`` documents the served model's bodies; rebuilt when the served version changes.
+
+    ``finish`` edits each schema once built (authentication adds its security schemes and answers).
+    """
     built: dict[str | None, dict[str, Any]] = {}
 
     def openapi() -> dict[str, Any]:
@@ -279,6 +284,8 @@ def install_openapi(app: FastAPI, state: ServerState) -> None:
             for path, body in bodies.items():
                 operation = schema["paths"][path]["post"]
                 operation["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}
+            if finish is not None:
+                finish(schema)
             built.clear()  # one version at a time: the old one's schema is never served again
             built[version] = schema
         return built[version]

@@ -10,7 +10,6 @@ gradients, so a step sees the same number of rows whatever the number of process
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from training.stream.distributed import Cluster
 from training.stream.histogram import ScoreHistogram
 from training.stream.shards import Shard
 from training.tensors import Tensors
-from training.train import batch_objective, make_optimizers, snapshot
+from training.train import EarlyStopping, batch_objective, make_optimizers
 
 
 class Objective(nn.Module):
@@ -104,8 +103,7 @@ def train_loop(
     rank_batch = max(1, config.batch_size // cluster.world_size)
     generator = torch.Generator().manual_seed(config.seed * 1_000_003 + cluster.rank)  # each rank: own order
 
-    best_auc, best_epoch, best_state, stale = -math.inf, 0, snapshot(model), 0
-    best_validation: dict[str, float] = {}
+    stopping = EarlyStopping(model, config.patience, config.min_epochs)
     history: list[dict[str, Any]] = []
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
@@ -118,21 +116,14 @@ def train_loop(
         record.update(epoch=epoch, val_auc=validation["auc"], val_logloss=validation["logloss"],
                       seconds=round(train_seconds, 3), eval_seconds=round(eval_seconds, 3),
                       samples_per_s=round(record["rows"] / max(train_seconds, 1e-9), 1))  # fmt: skip
-        improved = validation["auc"] > best_auc
-        if improved:
-            best_auc, best_epoch, best_state, stale = validation["auc"], epoch, snapshot(model), 0
-            best_validation = validation
-        else:
-            stale += 1
-        record["best"] = improved
+        record["best"] = stopping.record(epoch, validation)
         history.append(record)
         if on_epoch:
             on_epoch(record)
-        if stale >= config.patience and epoch >= config.min_epochs:
+        if stopping.should_stop(epoch):
             break
-    model.load_state_dict(best_state)
-    model.eval()
-    return LoopResult(model, best_epoch, best_validation, history)
+    stopping.restore_best()
+    return LoopResult(model, stopping.best_epoch, stopping.best_validation, history)
 
 
 def _epoch(
