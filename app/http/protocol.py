@@ -13,8 +13,8 @@ one sweep a second over the open connections (no timer and no task per request):
   app, if it was already waiting in ``receive()``, sees a disconnect and answers nothing.
 
 Request line and headers are limited to ``CTR_MAX_HEADER_BYTES`` (431 ``headers_too_large``):
-httptools (llhttp) sets no limit, and one connection sending an endless header value at loopback speed
-grew a worker by 90 MB before its 10 s deadline (docs/security.md).
+httptools (llhttp) sets no limit: plain uvicorn took a 16 MiB header value whole, and the worker's peak
+RSS grew by ~29 MB (reports/abuse.json, ``slow_body_plain_uvicorn``; docs/security.md).
 
 Past ``CTR_LIMIT_CONCURRENCY`` open connections (or running requests) a new request gets 503 ``busy``
 in the error body with ``Retry-After`` (uvicorn's own ``limit_concurrency`` makes the same test but
