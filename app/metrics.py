@@ -73,11 +73,12 @@ class Metrics:
         )
         self.connection_timeouts = cheap.counter(
             "ctr_connection_timeouts_total", "Connections closed by a deadline: idle (no request started within "
-            "CTR_KEEP_ALIVE_SECONDS), request (not whole within CTR_BODY_TIMEOUT_SECONDS, answered 408)", ["stage"],
+            "CTR_KEEP_ALIVE_SECONDS), request (not whole within CTR_BODY_TIMEOUT_SECONDS, answered 408), "
+            "send (an answer the client did not read within CTR_BODY_TIMEOUT_SECONDS, aborted)", ["stage"],
         )  # fmt: skip
         for stage in ("headers", "body", "response"):
             self.client_disconnects.labels(stage)
-        for stage in ("idle", "request"):
+        for stage in ("idle", "request", "send"):
             self.connection_timeouts.labels(stage)
         self.rows_per_request = cheap.histogram("ctr_request_rows", "Rows scored per request", (), ROWS_BUCKETS)
         self.scored_rows = cheap.counter("ctr_scored_rows_total", "Rows scored, by endpoint", ["endpoint"])

@@ -147,7 +147,8 @@ class Settings(BaseSettings):
         10.0,
         gt=0,
         description="a request must arrive whole (request line, headers and body) within this many "
-        "seconds of its first byte; past it: HTTP 408 in the error body, connection closed",
+        "seconds of its first byte; past it: HTTP 408 in the error body, connection closed. An answer that "
+        "fills the send buffer (a client not reading) must leave within as long, or the connection is aborted",
     )
     max_header_bytes: int = Field(
         64 << 10,

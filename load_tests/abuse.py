@@ -22,22 +22,20 @@ import orjson
 
 from app.http.protocol import SWEEP_SECONDS
 from load_tests.abuse_clients import (
-    RssPeak,
     Traffic,
     closed_by_server,
     edge_server,
     endless_header,
     open_idle,
-    pid_alive,
     read_answer,
     request_head,
     reset,
-    rss_bytes,
     score_body,
-    server_log_problems,
+    slow_reader,
     slow_request,
 )
 from load_tests.abuse_shutdown import run_sigterm
+from load_tests.process_watch import RssPeak, pid_alive, rss_bytes, server_log_problems
 from load_tests.server import ServerProcess
 
 MB = 1 << 20
@@ -61,7 +59,8 @@ def _metric(server: ServerProcess, series: str) -> float:
 def run_slow_body(artifact: Path, workdir: Path, slow_clients: int = 3, timeout: float = 3.0,
                   baseline: float = 2.0, plain: bool = False) -> dict[str, Any]:  # fmt: skip
     """Clients sending their body (and one its headers) one byte a second: 408 after CTR_BODY_TIMEOUT_SECONDS;
-    then one sending an endless header at full speed: 431 at CTR_MAX_HEADER_BYTES.
+    then one sending an endless header at full speed: 431 at CTR_MAX_HEADER_BYTES. Meanwhile a client that
+    asks for a large answer and reads none of it: aborted once the answer has waited that long.
 
     ``plain``: the same against plain ``uvicorn --http httptools`` (no app.http.protocol), for comparison.
     """
@@ -81,6 +80,9 @@ def run_slow_body(artifact: Path, workdir: Path, slow_clients: int = 3, timeout:
 
             jobs = [(request_head(200), b"{" * 200, False)] * slow_clients + [(request_head(200), b"", True)]
             threads = [threading.Thread(target=one, args=job) for job in jobs]
+            reader: dict[str, Any] = {}
+            threads.append(threading.Thread(target=lambda: reader.update(slow_reader(
+                server.port, _explained(artifact), timeout + SWEEP_SECONDS + 2))))  # fmt: skip
             for t in threads:
                 t.start()
             for t in threads:
@@ -89,6 +91,7 @@ def run_slow_body(artifact: Path, workdir: Path, slow_clients: int = 3, timeout:
             t2 = time.monotonic()
         traffic.stop()
         timeouts = _metric(server, 'ctr_connection_timeouts_total{stage="request"}')
+        aborted = _metric(server, 'ctr_connection_timeouts_total{stage="send"}')
     late = timeout + SWEEP_SECONDS + 1.5  # the sweep runs once a second; a loaded machine adds a little
     checks = {
         "every_slow_client_got_408_request_timeout": all(
@@ -98,8 +101,9 @@ def run_slow_body(artifact: Path, workdir: Path, slow_clients: int = 3, timeout:
         "answered_within_the_bound": all(timeout - 0.5 <= s["seconds"] <= late for s in slow),
         "timeouts_counted": timeouts == len(jobs),
         "endless_header_got_431": endless["status"] == 431 and endless["error"] == "headers_too_large",
+        "slow_reader_aborted": aborted == 1 and reader["ended"] != "timeout",
     }
-    abusive = {"clients": slow, "bound_s": late, "endless_header": endless}
+    abusive = {"clients": slow, "bound_s": late, "endless_header": endless, "slow_reader": reader}
     return _result("slow_body", traffic, (t0, t1, t2), server, rss.peak, abusive, checks)
 
 
@@ -163,6 +167,11 @@ def run_connection_limit(artifact: Path, workdir: Path, limit: int = 50, keep_al
     return result
 
 
+def _explained(artifact: Path) -> bytes:
+    """A 4,096-record body asking for explanations: an answer of megabytes."""
+    return orjson.dumps({**orjson.loads(score_body(artifact, rows=4096)), "explain": True})
+
+
 def _leave(port: int, stage: str, big: bytes) -> None:
     """One client that leaves mid-``stage`` with a TCP reset."""
     import socket
@@ -182,7 +191,7 @@ def _leave(port: int, stage: str, big: bytes) -> None:
 
 def run_disconnects(artifact: Path, workdir: Path, each: int = 10, baseline: float = 2.0) -> dict[str, Any]:
     """Clients that leave mid-headers, mid-body and mid-response: no 5xx, no traceback, counted by stage."""
-    big = orjson.dumps({**orjson.loads(score_body(artifact, rows=4096)), "explain": True})
+    big = _explained(artifact)
     with edge_server(artifact, workdir, "disconnects", {}) as server:
         traffic = Traffic(server.port, score_body(artifact)).start()
         assert server.process is not None

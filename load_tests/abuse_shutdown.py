@@ -17,7 +17,8 @@ from typing import Any
 
 import orjson
 
-from load_tests.abuse_clients import RssPeak, Traffic, edge_server, score_body
+from load_tests.abuse_clients import Traffic, edge_server, score_body
+from load_tests.process_watch import RssPeak
 
 MB = 1 << 20
 
