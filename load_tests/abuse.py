@@ -87,7 +87,8 @@ def run_slow_body(artifact: Path, workdir: Path, slow_clients: int = 3, timeout:
                 t.start()
             for t in threads:
                 t.join()
-            endless = endless_header(server.port, 16)
+            pid = server.process.pid
+            endless = endless_header(server.port, 16, rss=lambda: rss_bytes(pid))
             t2 = time.monotonic()
         traffic.stop()
         timeouts = _metric(server, 'ctr_connection_timeouts_total{stage="request"}')

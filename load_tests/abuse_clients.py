@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,17 +214,21 @@ def slow_request(port: int, head: bytes, body: bytes, interval: float, give_up: 
     return {**answer, "seconds": round(time.monotonic() - started, 2), "bytes_sent": sent}
 
 
-def endless_header(port: int, megabytes: int, wait: float = 3.0) -> dict[str, Any]:
-    """One header value sent at full speed, ``megabytes`` MiB of it: what the server answers, and when."""
-    started, sent = time.monotonic(), 0
+def endless_header(port: int, megabytes: int, wait: float = 3.0, rss: Callable[[], int] | None = None
+                   ) -> dict[str, Any]:  # fmt: skip
+    """One header value sent at full speed, ``megabytes`` MiB of it: what the server answers, and when;
+    ``rss``: how the server's RSS grew meanwhile (read once the sending ends, the connection still open)."""
+    before, started, sent = rss() if rss else 0, time.monotonic(), 0
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.sendall(b"POST /v1/score HTTP/1.1\r\nhost: x\r\nx-endless: ")
         with contextlib.suppress(OSError):  # the server answered and closed: stop sending
             for _ in range(megabytes):
                 sock.sendall(b"a" * (1 << 20))
                 sent += 1
+        time.sleep(0.5)  # the server reads what is in flight
+        growth = round((rss() - before) / (1 << 20), 1) if rss else None
         answer = read_answer(sock, wait)
-    return {**answer, "mb_sent": sent, "seconds": round(time.monotonic() - started, 2)}
+    return {**answer, "mb_sent": sent, "seconds": round(time.monotonic() - started, 2), "rss_growth_mb": growth}
 
 
 def slow_reader(port: int, body: bytes, wait: float) -> dict[str, Any]:
