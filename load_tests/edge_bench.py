@@ -2,8 +2,8 @@
 
 Serves the same model from this checkout and from a baseline commit (``git archive``), both through
 ``ctr serve`` with one worker pinned to CPU 0, and drives each with ``wrk`` (pinned to CPU 1) posting
-single-record bodies over keep-alive connections, alternating the two ``--rounds`` times so that a
-noisy neighbour hurts both alike. Reports requests/s and server CPU-µs per request (user + system
+single-record bodies over keep-alive connections, alternating the two ``--rounds`` times (and which
+goes first) so that a noisy neighbour hurts both alike. Reports requests/s and server CPU-µs per request (user + system
 CPU of the server process / requests: less sensitive to a shared machine than wall-clock rates).
 Then, in-process and without sockets, the CPU per request of uvicorn's protocol alone and of
 ``EdgeProtocol`` with a trivial app: the protocol's own cost, which a shared machine's noise hides
@@ -57,8 +57,9 @@ def run(artifact: Path, baseline: str, rounds: int, seconds: float, connections:
         try:
             for server in servers.values():
                 server.start(timeout=90)
-            for _ in range(rounds):
-                for name, server in servers.items():
+            for i in range(rounds):
+                order = list(servers.items())
+                for name, server in order[:: 1 if i % 2 == 0 else -1]:  # which runs first alternates too
                     runs[name].append(one_round(server, bodies, seconds, connections))
         finally:
             for server in servers.values():
