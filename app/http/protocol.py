@@ -28,7 +28,7 @@ It also counts clients that leave mid-request, by stage (``ctr_client_disconnect
 headers, body, or response: before the answer was ready, or while more of it than the transport's
 high-water mark (64 KiB) was still waiting to be sent; an answer already in the kernel's socket
 buffers when the client goes is indistinguishable from a delivered one). Per request it costs one
-``loop.time()`` and a few attribute writes: +2.8 µs in isolation (docs/security.md).
+``loop.time()`` and a few attribute writes: 2-5 µs in isolation (docs/security.md).
 
 The limits come from the app's settings, which the lifespan puts in uvicorn's lifespan state
 (``app_state["ctr"]``); under an app without them the protocol is plain uvicorn. This subclasses
