@@ -47,8 +47,10 @@ class InvalidRequest(ApiError):
     status, code = 422, "invalid_request"
 
     @classmethod
-    def from_encoding(cls, exc: EncodingError) -> InvalidRequest:
-        return cls(str(exc), exc.field)
+    def from_encoding(cls, exc: EncodingError, container: str | None = None) -> InvalidRequest:
+        """The contract's error as a 422; ``container`` names the list at fault when no field is (a record
+        that is not an object)."""
+        return cls(str(exc), exc.field if exc.field is not None else container)
 
 
 class PayloadTooLarge(ApiError):

@@ -1,6 +1,6 @@
 """Raw values -> canonical values, per field kind: what a client or a data file may send for a field.
 
-* categorical: a string, or an integer (also an integral float) turned into its decimal string;
+* categorical: a string, or an integer (also an integral float below 2**53) turned into its decimal string;
   ``dtype = "int"`` also accepts integer strings and normalises them (``"0196"`` -> ``"196"``).
   A ``transform`` (``prefix:<n>``, ``lower``) is then applied.
 * multi_categorical: a list of such values, or one string split on the field's ``separator``;
@@ -8,7 +8,8 @@
   ``weighting = "given"`` every value carries its own weight, which becomes the slot's value (the
   ``x`` of an FM, e.g. a libFM ``id:value`` pair): ``{"value": weight, ...}``, a list of
   ``[value, weight]`` pairs or ``"value:weight"`` strings, or one string ``"a:0.5|b:2"`` split on the
-  separator. A weighted single value is such a field with ``max_length = 1``.
+  separator. A weighted single value is such a field with ``max_length = 1``. Weights are finite and
+  within ±``MAX_WEIGHT`` (1e9).
 * numeric: a number (or a numeric string), bucketised by boundaries into a one-hot bucket feature.
 
 ``None``, NaN, ``""`` and an empty list mean *missing*: a missing optional field is encoded as its
@@ -28,6 +29,14 @@ from typing import Any
 import numpy as np
 
 from contract.schema import FieldSpec
+
+# A given weight is a float32 slot value that meets embedding sums squared: a weight of 1e30 overflowed
+# float32 in the FM's pair term and came back as a NaN (null) probability. 1e9 keeps the square of any
+# sane row far inside float32 and is far above the weights of real data (tf-idf, counts, libFM values).
+MAX_WEIGHT = 1e9
+# Integers from 2**53 on are not all floats: a float id that large (JSON parsers read integers past 64 bits
+# as floats) may not be the id that was written, so it is refused rather than coerced.
+EXACT_FLOAT = 2.0**53
 
 
 class EncodingError(ValueError):
@@ -69,6 +78,9 @@ class ValueParser:
                 return None
             if not float(value).is_integer():
                 raise EncodingError(self.spec.source, f"expected a string or integer id, got {value!r}", row)
+            if abs(value) >= EXACT_FLOAT:  # its digits are not the ones written: no lossless id
+                raise EncodingError(self.spec.source, f"id {value!r} is past 2**53 as a number: send it as a string",
+                                    row)  # fmt: skip
             value = str(int(value))
         elif value is None:
             return None
@@ -178,8 +190,8 @@ class ValueParser:
             number = _float(weight)
         else:
             raise EncodingError(self.spec.source, f"expected a numeric weight, got {json_type(weight)}", row)
-        if not math.isfinite(number):
-            raise EncodingError(self.spec.source, "weights must be finite numbers", row)
+        if not abs(number) <= MAX_WEIGHT:  # also NaN and ±inf
+            raise EncodingError(self.spec.source, f"weights must be finite numbers within ±{MAX_WEIGHT:.0e}", row)
         return number
 
 

@@ -17,7 +17,7 @@ import math
 from typing import Any
 
 from app.errors import InvalidRequest
-from app.scoring.request import load_object
+from app.scoring.request import load_object, whole
 
 EVENT_KEYS = frozenset({"request_id", "row", "clicked", "ts"})
 BODY_KEYS = EVENT_KEYS | {"events"}
@@ -51,7 +51,7 @@ def _event(raw: Any, now: float, where: str | None) -> dict[str, Any]:
     if not isinstance(rid, str) or not rid or len(rid) > MAX_REQUEST_ID or not rid.isprintable():
         raise InvalidRequest(f"{prefix}must be the request id of a scored request (1-{MAX_REQUEST_ID} characters)",
                              "request_id")  # fmt: skip
-    row = raw.get("row")
+    row = whole(raw.get("row"))
     if type(row) is not int or row < 0:
         raise InvalidRequest(f"{prefix}must be the row's index in its request (an integer >= 0)", "row")
     clicked = raw.get("clicked")

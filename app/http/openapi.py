@@ -59,13 +59,21 @@ FEEDBACK_RESPONSE = {
     "required": ["accepted", "request_id"],
     "properties": {"accepted": {"type": "integer"}, "request_id": {"type": "string"}},
 }
+INT64 = 2**63 - 1  # a JSON integer past 64 bits reaches the server as a float (orjson), which is refused
+REQUEST_ID = "^[\\x20-\\x7e\\xa1-\\xac\\xae-\\xff]+$"  # what app.http.body.request_id issues: printable latin-1
 _EVENT = {
     "type": "object",
     "required": ["request_id", "row", "clicked"],
     "additionalProperties": False,
     "properties": {
-        "request_id": {"type": "string", "minLength": 1, "maxLength": 128, "description": "of the scored request"},
-        "row": {"type": "integer", "minimum": 0, "description": "the row's index in that request"},
+        "request_id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 128,
+            "pattern": REQUEST_ID,
+            "description": "of the scored request",
+        },
+        "row": {"type": "integer", "minimum": 0, "maximum": INT64, "description": "the row's index in that request"},
         "clicked": {"type": "boolean"},
         "ts": {"type": "number", "exclusiveMinimum": 0, "description": "epoch seconds; default: when it arrives"},
     },
@@ -155,18 +163,28 @@ def ok(description: str, schema: dict[str, Any]) -> dict[int | str, dict[str, An
 
 
 def score_body(encoder: FeatureEncoder | None, max_records: int) -> dict[str, Any]:
-    """The /v1/score body: ``records`` or ``columns`` of the model's fields."""
-    record = _record_schema(encoder.fields if encoder else (), only_side=None)
+    """The /v1/score body: ``records`` or ``columns`` (exactly one) of the model's fields."""
+    fields = encoder.fields if encoder else ()
+    record = _record_schema(fields, only_side=None)
+    columns: dict[str, Any] = {
+        "type": "object",
+        "minProperties": 1,
+        "description": "the same rows column-wise: {field: [value per row]}, equal lengths",
+    }
+    if fields:  # one list per request key, of that field's values; unknown keys are refused like in records
+        one = {"type": "array", "minItems": 1, "maxItems": max_records}
+        columns |= {"properties": {f.spec.source: {**one, "items": _value_schema(f)} for f in fields},
+                    "required": record["required"], "additionalProperties": False}  # fmt: skip
+    else:
+        columns["additionalProperties"] = {"type": "array"}
     schema: dict[str, Any] = {
         "type": "object",
         "description": "give records or columns; GET /v1/model lists the fields",
+        "oneOf": [{"required": ["records"]}, {"required": ["columns"]}],
+        "additionalProperties": False,
         "properties": {
             "records": {"type": "array", "items": record, "minItems": 1, "maxItems": max_records},
-            "columns": {
-                "type": "object",
-                "additionalProperties": {"type": "array"},
-                "description": "the same rows column-wise: {field: [value per row]}",
-            },
+            "columns": columns,
             "report_oov": {"type": "boolean", "default": False, "description": "list fields scored as unseen"},
             "explain": {"type": "boolean", "default": False, "description": "add each score's exact parts"},
         },
@@ -179,14 +197,18 @@ def score_body(encoder: FeatureEncoder | None, max_records: int) -> dict[str, An
 def rank_body(encoder: FeatureEncoder | None, max_candidates: int, catalog: Catalog | None = None) -> dict[str, Any]:
     """The /v1/rank body: one context and its candidates, as objects of their side's fields and/or catalog ids."""
     fields = encoder.fields if encoder else ()
+    context = _record_schema(fields, only_side="context")
+    id_field = next((f for f in fields if catalog is not None and f.spec.source == catalog.source), None)
     schema: dict[str, Any] = {
         "type": "object",
         "description": "candidates as objects (`candidates`), as ids of the model version's candidate catalog "
         "(`candidate_ids`), or both: the ids are candidates 0..n_ids-1, the objects follow; at least one and at "
         f"most {max_candidates} (CTR_MAX_CANDIDATES) in all. docs/ranking.md",
-        "anyOf": [{"required": ["candidates"]}, {"required": ["candidate_ids"]}],
+        "anyOf": [{"required": [key], "properties": {key: {"minItems": 1}}} for key in ("candidates", "candidate_ids")],
+        "additionalProperties": False,
+        "required": ["context"] if context.get("required") else [],
         "properties": {
-            "context": _record_schema(fields, only_side="context"),
+            "context": context,
             "candidates": {
                 "type": "array",
                 "items": _record_schema(fields, only_side="candidate"),
@@ -194,7 +216,7 @@ def rank_body(encoder: FeatureEncoder | None, max_candidates: int, catalog: Cata
             },
             "candidate_ids": {
                 "type": "array",
-                "items": {"type": ["string", "integer"]},
+                "items": _scalar(id_field.spec) if id_field else {"type": ["string", "integer"]},
                 "maxItems": max_candidates,
                 "description": "values of the schema's candidate_id field"
                 + (f" ({catalog.source}; {len(catalog):,} items in this version's catalog)" if catalog else "")
@@ -208,7 +230,7 @@ def rank_body(encoder: FeatureEncoder | None, max_candidates: int, catalog: Cata
                 "other candidate field unseen) or `skip` it (probability null, never in top_indices); either way "
                 "the answer lists it in unknown_indices",
             },
-            "top_k": {"type": "integer", "minimum": 1, "description": "also return the indices of the best k"},
+            "top_k": {"type": "integer", "minimum": 1, "maximum": INT64, "description": "return the best k's indices"},
             "explain": {"type": "boolean", "default": False, "description": "add each score's exact parts"},
         },
     }
@@ -232,18 +254,32 @@ def _record_schema(fields: tuple[FieldEncoder, ...], only_side: str | None) -> d
     }
 
 
+# What ValueParser.canonical takes for an int id given as a string: ASCII digits, a sign, blanks around.
+INT_TEXT = r"^[ \t\n\r]*-?[0-9]+[ \t\n\r]*$"
+NUMBER_TEXT = r"^[ \t\n\r]*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]{1,2})?[ \t\n\r]*$"
+
+
+def _scalar(spec: Any) -> dict[str, Any]:
+    """One categorical value: a string or an integer; an ``int`` field's strings are integers too."""
+    if spec.dtype == "int":
+        return {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": INT_TEXT}]}
+    return {"type": ["string", "integer"], "minLength": 1}  # "" is a missing value
+
+
 def _value_schema(field: FieldEncoder) -> dict[str, Any]:
     spec = field.spec
-    scalar: dict[str, Any] = {"type": ["integer", "string"]} if spec.dtype == "int" else {"type": ["string", "integer"]}
     if spec.kind == "numeric":
-        return {"type": ["number", "string", "null"], "description": "a number; bucketised by the model"}
+        return {"anyOf": [{"type": ["number", "null"]}, {"type": "string", "pattern": NUMBER_TEXT}],
+                "description": "a number; bucketised by the model"}  # fmt: skip
     if spec.kind == "multi_categorical":
         if spec.weighting == "given":
             return {"type": ["object", "array", "string", "null"], "description": "{value: weight, ...}"}
         separated = f", or one string split on {spec.separator!r}" if spec.separator else ""
-        return {"type": ["array", "string", "null"], "items": scalar, "maxItems": spec.max_length,
-                "description": f"a list of values{separated}"}  # fmt: skip
-    return {**scalar, "description": "missing or null: scored as unseen" if not spec.required else "required"}
+        return {"type": ["array", "string", "null"] if spec.separator else ["array", "null"], "items": _scalar(spec),
+                "maxItems": spec.max_length, "description": f"a list of values{separated}"}  # fmt: skip
+    if spec.required:
+        return {**_scalar(spec), "description": "required"}
+    return {"anyOf": [_scalar(spec), {"type": "null"}], "description": "missing or null: scored as unseen"}
 
 
 def _example(fields: tuple[FieldEncoder, ...], side: str | None) -> dict[str, Any]:

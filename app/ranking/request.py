@@ -28,7 +28,7 @@ import numpy as np
 
 from app.errors import InvalidRequest
 from app.ranking.plan import RankPlan
-from app.scoring.request import load_object
+from app.scoring.request import load_object, whole
 from contract.catalog import Catalog
 from contract.encoding import EncodedBatch, FeatureEncoder
 from contract.fm import side_slots
@@ -76,7 +76,7 @@ def parse_rank_request(body: bytes, plan: RankPlan, max_candidates: int) -> Rank
     unknown = data.get("unknown_ids", "score")
     if unknown not in UNKNOWN_ID_CHOICES:
         raise InvalidRequest('must be "score" or "skip"', "unknown_ids")
-    top_k = data.get("top_k")
+    top_k = whole(data.get("top_k"))
     if top_k is not None and (type(top_k) is not int or top_k < 1):
         raise InvalidRequest("must be a positive integer", "top_k")
     explain = data.get("explain", False)

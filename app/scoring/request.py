@@ -44,7 +44,7 @@ class ScoreRequest:
             assert self.columns is not None
             return encoder.encode_columns(self.columns, self.n_rows)
         except EncodingError as exc:
-            raise InvalidRequest.from_encoding(exc) from None
+            raise InvalidRequest.from_encoding(exc, "records" if self.records is not None else None) from None
 
 
 def load_json(body: bytes) -> Any:
@@ -52,6 +52,13 @@ def load_json(body: bytes) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise MalformedBody(f"request body is not valid JSON: {exc}") from None
+
+
+def whole(value: Any) -> Any:
+    """An integral float as the int it is (JSON Schema's integers include ``2.0``); anything else unchanged."""
+    if type(value) is float and value.is_integer() and abs(value) < 2.0**53:  # exactly an int
+        return int(value)
+    return value
 
 
 def load_object(body: bytes, keys: frozenset[str], expected: str) -> dict[str, Any]:

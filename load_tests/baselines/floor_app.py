@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 assert parsed.columns is not None
                 validate_values(encoder, parsed.columns, parsed.n_rows)
         except EncodingError as exc:
-            raise InvalidRequest.from_encoding(exc) from None
+            raise InvalidRequest.from_encoding(exc, "records" if parsed.records is not None else None) from None
         return Response(CONSTANT, media_type="application/json")
 
     @app.get("/readyz")

@@ -40,3 +40,28 @@ def test_the_schema_follows_the_served_model(interleaved_artifact, tmp_path):
         assert post(c, example).status_code == 200
     with TestClient(create_app(Settings(model_dir=tmp_path / "none", model_poll_seconds=60))) as c:
         assert c.get("/openapi.json").status_code == 200  # no model yet: the envelope only
+
+
+def test_the_documented_value_patterns_are_values_the_contract_reads():
+    """What /openapi.json promises is accepted, so schemathesis' positive examples reach scoring (issue 20)."""
+    import re
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from app.http.openapi import INT_TEXT, NUMBER_TEXT, REQUEST_ID
+    from contract.schema import FieldSpec
+    from contract.values import ValueParser
+
+    int_id = ValueParser(FieldSpec(name="user", dtype="int"))
+    number = ValueParser(FieldSpec(name="price", kind="numeric", boundaries=(1.0,)))
+
+    @settings(max_examples=200, derandomize=True)
+    @given(st.from_regex(INT_TEXT), st.from_regex(NUMBER_TEXT))
+    def accepted(id_text: str, number_text: str) -> None:
+        assert int_id.canonical(id_text) is not None
+        assert number.number(number_text) is not None
+
+    accepted()
+    latin1 = [chr(c) for c in range(256)]
+    assert [c for c in latin1 if re.match(REQUEST_ID, c)] == [c for c in latin1 if c.isprintable()]

@@ -66,7 +66,7 @@ def test_large_batches_are_offloaded_and_still_correct(make_client, sample_recor
         ({"records": [], "columns": {}}, 422, "invalid_request", "records"),
         ({"records": []}, 422, "invalid_request", "records"),
         ({"records": {"user": 1}}, 422, "invalid_request", "records"),
-        ({"records": [5]}, 422, "invalid_request", None),
+        ({"records": [5]}, 422, "invalid_request", "records"),  # issue 20: the list that holds it
         ({"records": [{"user": 1, "item": 2, "colour": "red"}]}, 422, "invalid_request", "colour"),
         ({"records": [{"item": 2}]}, 422, "invalid_request", "user"),
         ({"records": [{"user": 1, "item": 2, "price": "cheap"}]}, 422, "invalid_request", "price"),
