@@ -6,6 +6,10 @@
     ├── MalformedBody (400 malformed_json)       body is not JSON
     ├── InvalidRequest (422 invalid_request)     wrong shape, type, unknown or missing field, limits
     ├── PayloadTooLarge (413 payload_too_large)  body over CTR_MAX_BODY_BYTES
+    ├── RequestTimeout (408 request_timeout)     request not whole within CTR_BODY_TIMEOUT_SECONDS
+    ├── HeadersTooLarge (431 headers_too_large)  request line + headers over CTR_MAX_HEADER_BYTES
+    ├── Busy (503 busy)                          bodies in progress past CTR_BODY_BUDGET_BYTES, or
+    │                                            connections past CTR_LIMIT_CONCURRENCY (with Retry-After)
     ├── NotFound (404 not_found) / MethodNotAllowed (405 method_not_allowed)
     ├── Unauthorized (401 unauthorized)          no API key, or one the server does not hold (auth on)
     ├── Forbidden (403 forbidden)                the API key lacks the scope the endpoint needs
@@ -51,6 +55,25 @@ class InvalidRequest(ApiError):
 
 class PayloadTooLarge(ApiError):
     status, code = 413, "payload_too_large"
+
+
+class RequestTimeout(ApiError):
+    """Written by the connection itself (app.http.protocol): the request never reaches the app."""
+
+    status, code = 408, "request_timeout"
+
+
+class HeadersTooLarge(ApiError):
+    """Written by the connection itself (app.http.protocol), like RequestTimeout."""
+
+    status, code = 431, "headers_too_large"
+
+
+class Busy(ApiError):
+    """This worker is at one of its limits (bodies in progress, connections); retry later (Retry-After)."""
+
+    status, code = 503, "busy"
+    retry_after = 1
 
 
 class NotFound(ApiError):

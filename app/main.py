@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     auth = Auth.from_settings(settings, state.metrics)  # None: off; a bad keys file stops the start here
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, ServerState]]:
         flusher = None
         if state.metrics.multiprocess:
             flusher = asyncio.create_task(_flush_metrics(state.metrics, settings.metrics_flush_seconds))
@@ -133,7 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tune_gc(settings.gc_gen0_threshold)
         keys_watcher = asyncio.create_task(auth.watch()) if auth is not None else None
         try:
-            yield
+            yield {"ctr": state}  # uvicorn's lifespan state: app.http.protocol reads the limits and metrics there
         finally:
             if keys_watcher is not None:
                 keys_watcher.cancel()

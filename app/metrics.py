@@ -74,6 +74,19 @@ class Metrics:
             "ctr_event_loop_lag_seconds", "How late a timer of CTR_EVENT_LOOP_LAG_INTERVAL_SECONDS fired: time the "
             "event loop spent on other work (one observation per interval and worker)", (), LOOP_LAG_BUCKETS,
         )  # fmt: skip
+        # -- the HTTP edge (app/http/protocol.py): clients that leave, connections that time out --
+        self.client_disconnects = cheap.counter(
+            "ctr_client_disconnects_total", "Clients gone mid-request, by stage (headers, body, response)", ["stage"]
+        )
+        self.connection_timeouts = cheap.counter(
+            "ctr_connection_timeouts_total", "Connections closed by a deadline: idle (no request started within "
+            "CTR_KEEP_ALIVE_SECONDS), request (not whole within CTR_BODY_TIMEOUT_SECONDS, answered 408), "
+            "send (an answer the client did not read within CTR_BODY_TIMEOUT_SECONDS, aborted)", ["stage"],
+        )  # fmt: skip
+        for stage in ("headers", "body", "response"):
+            self.client_disconnects.labels(stage)
+        for stage in ("idle", "request", "send"):
+            self.connection_timeouts.labels(stage)
         self.rows_per_request = cheap.histogram("ctr_request_rows", "Rows scored per request", (), ROWS_BUCKETS)
         self.scored_rows = cheap.counter("ctr_scored_rows_total", "Rows scored, by endpoint", ["endpoint"])
         self.rank_cache = cheap.counter(

@@ -150,6 +150,46 @@ class Settings(BaseSettings):
         "(ctr_event_loop_lag_seconds: time the event loop was busy with something else); 0 = off",
     )
 
+    # -- the HTTP edge: slow and abusive clients, shutdown (app/http/protocol.py); docs/security.md ----
+    body_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="a request must arrive whole (request line, headers and body) within this many "
+        "seconds of its first byte; past it: HTTP 408 in the error body, connection closed. An answer that "
+        "fills the send buffer (a client not reading) must leave within as long, or the connection is aborted",
+    )
+    max_header_bytes: int = Field(
+        64 << 10,
+        ge=1024,
+        description="request line and headers above this get HTTP 431 in the error body, "
+        "connection closed (httptools sets no limit of its own)",
+    )
+    keep_alive_seconds: int = Field(
+        5,
+        ge=1,
+        description="an idle connection (new, or between requests) is closed after this long "
+        "(uvicorn's timeout_keep_alive, extended to connections that never sent a byte)",
+    )
+    body_budget_bytes: int = Field(
+        16 << 20,
+        ge=1024,
+        description="per worker: request body bytes being received or handled at once; "
+        "a request that would go past it gets HTTP 503 with Retry-After (bounded memory)",
+    )
+    limit_concurrency: int = Field(
+        1000,
+        ge=1,
+        description="per worker: open connections (and running requests) past which new requests "
+        "get HTTP 503 busy in the error body, with Retry-After (app/http/protocol.py)",
+    )
+    backlog: int = Field(2048, ge=1, description="connections the kernel queues before the server accepts them")
+    shutdown_timeout_seconds: int = Field(
+        20,
+        ge=1,
+        description="on SIGTERM, in-flight requests get this long to finish (uvicorn's "
+        "timeout_graceful_shutdown); then they are cancelled and the impression log is flushed",
+    )
+
     # -- authentication (issue 20, optional); docs/security.md ---------------------------------------
     api_keys_file: Path | None = Field(
         None,
@@ -206,6 +246,12 @@ class Settings(BaseSettings):
         if "/docs" in paths and "/openapi.json" not in paths:
             raise ValueError("/docs renders /openapi.json: make both public or neither")
         return paths
+
+    @model_validator(mode="after")
+    def _budget_holds_a_body(self) -> Settings:
+        if self.body_budget_bytes < self.max_body_bytes:
+            raise ValueError("CTR_BODY_BUDGET_BYTES must be at least CTR_MAX_BODY_BYTES, or no body of that size fits")
+        return self
 
     @model_validator(mode="after")
     def _redis_needs_a_model(self) -> Settings:

@@ -55,6 +55,8 @@ class ServerProcess:
         app: str = DEFAULT_APP,
         cpus: str | None = None,
         tree: Path | None = None,
+        cli: bool = False,
+        log_file: Path | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be >= 1")
@@ -67,6 +69,8 @@ class ServerProcess:
         self.cpu = cpu
         self.workers = workers
         self.app = app
+        self.cli = cli  # one worker through `ctr serve` too: its edge limits and shutdown bound (docs/security.md)
+        self.log_file = log_file  # the server's stdout and stderr go there (appended) instead of the terminal
         self.process: subprocess.Popen[bytes] | None = None
         self.owned_dirs: list[Path] = []  # removed by stop(), e.g. a PROMETHEUS_MULTIPROC_DIR made for this server
 
@@ -76,7 +80,7 @@ class ServerProcess:
         Our app with several workers starts through ``ctr serve`` (same uvicorn options), the
         launcher that prepares the workers' shared metrics directory (app/cli/serve.py).
         """
-        if self.app == DEFAULT_APP and self.workers > 1:
+        if self.app == DEFAULT_APP and (self.workers > 1 or self.cli):
             command = [sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                        "--workers", str(self.workers)]  # fmt: skip
         else:
@@ -94,7 +98,11 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
-        self.process = subprocess.Popen(self.command(), cwd=self.tree or ROOT, env=self.env)
+        output = None if self.log_file is None else self.log_file.open("ab")
+        self.process = subprocess.Popen(self.command(), cwd=self.tree or ROOT, env=self.env, stdout=output,
+                                        stderr=output)  # fmt: skip
+        if output is not None:
+            output.close()  # the child holds its own descriptor
         deadline = time.monotonic() + timeout
         needed, streak = 1 if self.workers == 1 else 10 * self.workers, 0
         while time.monotonic() < deadline:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ def run_serve(args: argparse.Namespace) -> int:
     configure_logs(settings.log_level, settings.log_format)  # the supervisor's lines too (workers configure their own)
     if settings.workers > 1:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prepare_metrics_dir(settings.metrics_dir))
+    # uvicorn drains on SIGTERM, then raises the signal again under the handler that was there before it,
+    # to end "by the signal" (exit status -15). A drained server has ended well: this handler makes it 0.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -46,7 +50,10 @@ def run_serve(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http="httptools",
+        http="app.http.protocol:EdgeProtocol",  # httptools, with deadlines for slow clients (docs/security.md)
+        timeout_keep_alive=settings.keep_alive_seconds,
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+        backlog=settings.backlog,
         log_level=settings.log_level,
         access_log=False,
         log_config=None,  # contract/logs.py formats every line, uvicorn's included

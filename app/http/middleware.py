@@ -27,7 +27,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        status = 0
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -37,7 +37,11 @@ class MetricsMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except BaseException:
+            status = status or 500
+            raise
         finally:
+            status = status or 499  # returned without answering: the client had gone (nginx's "client closed")
             key = (scope["path"], scope["method"], status)
             children = self._children.get(key)
             if children is None:
