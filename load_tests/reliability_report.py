@@ -58,15 +58,18 @@ def markdown(report: dict[str, Any], png: Path | None = None) -> str:
 
 
 def _rows_section(runs: list[dict[str, Any]]) -> list[str]:
+    """Rows the impression log accounted for; "received" = scored rows, or rows answered 200 when a part
+    reports only those (the SIGTERM drain)."""
     logged = [r for r in runs if r["rows_logged"] is not None]
     if not logged:
         return []
     out = ["", "## Impression log: rows logged vs rows received", "",
-           "| run | rows received (scored) | rows logged | rows dropped (counted) | logged + dropped = received |",
-           "|---|---|---|---|---|"]  # fmt: skip
+           "| run | rows received (scored, or answered 200) | rows logged | rows dropped (counted) | "
+           "logged + dropped = received |", "|---|---|---|---|---|"]  # fmt: skip
     for r in logged:
-        equal = r["rows_logged"] + r["rows_dropped"] == r["rows_received"]
-        out.append(f"| {r['name']} | {_num(r['rows_received'])} | {_num(r['rows_logged'])} | "
+        received = r["rows_received"]
+        equal = received is not None and r["rows_logged"] + (r["rows_dropped"] or 0) == received
+        out.append(f"| {r['name']} | {_num(received)} | {_num(r['rows_logged'])} | "
                    f"{_num(r['rows_dropped'])} | {'yes' if equal else '**no**'} |")  # fmt: skip
     return out
 
