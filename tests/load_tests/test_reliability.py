@@ -55,6 +55,16 @@ def test_all_passing_parts_exit_0_and_unknown_parts_are_refused(tmp_path, monkey
         reliability.main(["--only", "faults,nonsense"])
 
 
+def test_render_redraws_the_markdown_from_the_json_and_reads_rows_answered(tmp_path, monkeypatch):
+    drained = {"scenario": "sigterm", "requests_sent": 3, "errors": {"200": 3}, "rows_answered_200": 9,
+               "rows_logged": 9, "checks": {"zero_failed": True}}  # fmt: skip
+    report_of(tmp_path, monkeypatch, {"stub": ("load_tests.faults", lambda *_: [drained])}, "stub")
+    out = tmp_path / "reliability.json"
+    out.with_suffix(".md").unlink()
+    assert reliability.main(["--out", str(out), "--render"]) == 0
+    assert "| sigterm | 9 | 9 | — | yes |" in out.with_suffix(".md").read_text()
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_the_real_command_runs_faults_and_a_soak(artifact_path, tmp_path):
