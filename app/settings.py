@@ -129,9 +129,10 @@ class Settings(BaseSettings):
 
     # -- observability (issue 18); docs/observability.md ---------------------------------------------
     served_metrics: bool = Field(
-        True,
-        description="per-request served-probability histogram (per model version) and per-field OOV counts; "
-        "vectorised, measured on/off in reports/serving_bench",
+        False,
+        description="per-request served-probability histogram (per model version) and per-field OOV counts, "
+        "which the drift gauges read; off by default: they cost ~8% of a single-record request's server CPU "
+        "(reports/serving_bench), past the 5% a default may cost; deploy/ turns them on",
     )
     metrics_dir: Path | None = Field(
         None,

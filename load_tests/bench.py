@@ -164,10 +164,10 @@ def scenarios(s: Settings, redis_model: str) -> list[Scenario]:
                  + ", 1 record, several concurrencies.", "ours", env={**memory, **MICROBATCH_ENV},
                  concurrencies=s.microbatch_concurrencies),
         # -- observability (issue 18): per-row metrics and multiprocess metrics, on/off ------------------
-        Scenario("served_metrics_off_single", "ours with CTR_SERVED_METRICS=false (no served-probability "
-                 "histogram, no OOV counts), 1 record.", "ours", env={**memory, "CTR_SERVED_METRICS": "false"}),
-        Scenario("served_metrics_off_b256_columns", "ours with CTR_SERVED_METRICS=false, 256 rows, columns form.",
-                 "ours", 256, "columns", {**memory, "CTR_SERVED_METRICS": "false"}),
+        Scenario("served_metrics_on_single", "ours with CTR_SERVED_METRICS=true (served-probability histogram "
+                 "and OOV counts; off by default), 1 record.", "ours", env={**memory, "CTR_SERVED_METRICS": "true"}),
+        Scenario("served_metrics_on_b256_columns", "ours with CTR_SERVED_METRICS=true, 256 rows, columns form.",
+                 "ours", 256, "columns", {**memory, "CTR_SERVED_METRICS": "true"}),
         Scenario("multiprocess_metrics_single", "ours, 1 worker in prometheus_client multiprocess mode "
                  "(PROMETHEUS_MULTIPROC_DIR set, as every worker of CTR_WORKERS > 1 runs), 1 record.", "ours",
                  env=memory, multiprocess_metrics=True),

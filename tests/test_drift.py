@@ -19,7 +19,9 @@ PSI_ALERT = 0.25  # CtrScoreDrift
 
 
 def psi_after(artifact, records) -> float:
-    settings = Settings(model_dir=artifact, drift_seconds=0.05, drift_window_seconds=3600, drift_min_rows=300)
+    settings = Settings(
+        model_dir=artifact, served_metrics=True, drift_seconds=0.05, drift_window_seconds=3600, drift_min_rows=300
+    )
     with TestClient(create_app(settings)) as client:
         for start in range(0, len(records), 100):
             assert client.post("/v1/score", json={"records": records[start : start + 100]}).status_code == 200

@@ -40,7 +40,8 @@ def post(url: str, body: dict) -> dict:
 
 @pytest.fixture
 def two_workers(artifact_path, tmp_path):
-    server = ServerProcess({"CTR_MODEL_DIR": str(artifact_path), "CTR_METRICS_DIR": str(tmp_path / "metrics")},
+    server = ServerProcess({"CTR_MODEL_DIR": str(artifact_path), "CTR_METRICS_DIR": str(tmp_path / "metrics"),
+                            "CTR_SERVED_METRICS": "true"},
                            workers=2)  # fmt: skip
     server.start(timeout=90)
     yield server

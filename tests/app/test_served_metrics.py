@@ -11,6 +11,12 @@ from tests.app.conftest import post
 from tests.app.test_metrics import sample
 
 
+@pytest.fixture
+def client(make_client):
+    """Off by default (their cost, reports/serving_bench); these tests turn them on."""
+    return make_client(served_metrics=True)
+
+
 def cumulative_buckets(text: str, version: str) -> list[float]:
     les = [floatToGoString(p) for p in PROBABILITY_EDGES] + ["+Inf"]
     return [sample(text, "ctr_served_probability_bucket", le=le, version=version) for le in les]
@@ -42,8 +48,8 @@ def test_oov_rows_are_counted_per_field_as_report_oov_lists_them(client, sample_
         assert sample(text, "ctr_oov_rows_total", field=field) == sum(field in row for row in reported)
 
 
-def test_served_metrics_can_be_switched_off(make_client, sample_records):
-    client = make_client(served_metrics=False)
+def test_served_metrics_are_off_by_default(make_client, sample_records):
+    client = make_client()
     post(client, {"records": [dict(sample_records[0], user=10**9)]})
     text = client.get("/metrics").text
     assert sample(text, "ctr_served_probability_count", version=client.get("/v1/model").json()["version"]) == 0

@@ -76,7 +76,8 @@ def stack(artifact_path, sample_records_module, tmp_path_factory):
         model = f"stack-{uuid.uuid4().hex[:8]}"
         publish_version(artifact_path, redis.url, model)
         env = {"CTR_STORE": "redis", "CTR_REDIS_URL": redis.url, "CTR_REDIS_MODEL": model,
-               "CTR_METRICS_DIR": str(workdir / "metrics"), "CTR_DRIFT_SECONDS": "1", "CTR_DRIFT_MIN_ROWS": "10",
+               "CTR_METRICS_DIR": str(workdir / "metrics"), "CTR_SERVED_METRICS": "true",
+               "CTR_DRIFT_SECONDS": "1", "CTR_DRIFT_MIN_ROWS": "10",
                "CTR_IMPRESSION_LOG": "file", "CTR_IMPRESSION_DIR": str(workdir / "logs")}  # fmt: skip
         server = ServerProcess(env, workers=2).start(timeout=90)
         started.append(server)

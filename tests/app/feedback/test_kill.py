@@ -34,7 +34,10 @@ def test_sigkill_mid_traffic(artifact_path, sample_records, tmp_path):
 
     thread = threading.Thread(target=traffic)
     thread.start()
-    time.sleep(3.0)
+    deadline = time.monotonic() + 60  # enough traffic to matter, however busy the machine is
+    while answered[0] <= 1000 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # and a log segment rotated meanwhile (CTR_IMPRESSION_ROTATE_SECONDS=0.5)
     assert server.process is not None
     server.process.send_signal(signal.SIGKILL)
     stop.set()
