@@ -135,15 +135,18 @@ class EventLog:
     def _run(self) -> None:
         while not self._stop.wait(self.flush_seconds):
             self._drain()
-        self._drain()
+        while self._queue:  # stopped: what was accepted is written, however late it was appended
+            self._drain()
 
     def _drain(self) -> None:
         batches: dict[tuple[str, str], list[bytes]] = {}
         counts: dict[tuple[str, str], int] = {}
-        while self._queue:
+        # Rows stay counted against max_rows until written: what a killed process loses is bounded by the
+        # queue's size, the rows being written included. One drain takes what was queued when it began.
+        taken_rows = 0
+        for _ in range(len(self._queue)):
             item = self._queue.popleft()
-            with self._lock:
-                self._queued_rows -= len(item)
+            taken_rows += len(item)
             keep = None
             if isinstance(item, Impressions) and self.sample < 1.0:
                 keep = self._rng.random(len(item)) < self.sample
@@ -163,6 +166,8 @@ class EventLog:
                 continue
             self.metrics.logged_rows.labels(stream).inc(counts[(stream, day)])
             self.metrics.logged_bytes.labels(stream).inc(len(data))
+        with self._lock:
+            self._queued_rows -= taken_rows
         try:
             self.sink.rotate()
         except OSError as exc:

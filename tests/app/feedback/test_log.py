@@ -61,13 +61,17 @@ def test_a_full_queue_drops_and_counts_instead_of_waiting(tmp_path):
     events = EventLog(sink, metrics, max_rows=10, sample=1.0, flush_seconds=0.01)
     events.log_impressions(impressions("first", 4))
     threading.Event().wait(0.1)  # the writer takes it and blocks in the sink
+    # The 4 rows being written still count against the bound (a killed process loses at most max_rows):
+    # 4 more fit in the queue, the rest are dropped.
     for i in range(5):
-        events.log_impressions(impressions(f"r{i}", 4))  # 8 rows fit in the queue, the rest are dropped
-    assert sample(metrics, "ctr_logged_rows_dropped_total", stream="impressions", reason="queue_full") == 12
+        events.log_impressions(impressions(f"r{i}", 4))
+    assert sample(metrics, "ctr_logged_rows_dropped_total", stream="impressions", reason="queue_full") == 16
+    assert events.queued_rows == 8
     assert not events.log_feedback(Feedback([{"request_id": "x", "row": 0, "clicked": True, "ts": 1.0}] * 3, 1.0))
     sink.release.set()
     events.close()
-    assert sink.rows == 4 + 8
+    assert sink.rows == 4 + 4
+    assert events.queued_rows == 0
 
 
 class FailingSink(StuckSink):
