@@ -28,13 +28,12 @@ from typing import Any
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from load_tests.faults_redis import run_redis_kill, run_redis_slow
-from load_tests.server import ServerProcess
+from load_tests.server import ServerProcess, parse_metrics
 from load_tests.traffic import (
     Traffic,
     first_success_after,
     log_rows,
     metric_sum,
-    parse_metrics,
     score_bodies,
     summary,
     worker_pids,

@@ -122,13 +122,7 @@ class ServerProcess:
     def metrics(self) -> dict[str, float]:
         """Unlabelled samples (and labelled ones keyed with their labels) of /metrics."""
         with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as response:
-            text = response.read().decode()
-        out = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                out[name] = float(value)
-        return out
+            return parse_metrics(response.read().decode())
 
     def cpu_seconds(self) -> float:
         """User + system CPU the server process has used (Linux): a cost per request that a shared
@@ -149,3 +143,13 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Samples of a /metrics text, keyed by the series as written (``name{labels}``)."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out

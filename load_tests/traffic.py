@@ -207,16 +207,6 @@ def worker_pids(supervisor: int) -> list[int]:
     return sorted(workers)
 
 
-def parse_metrics(text: str) -> dict[str, float]:
-    """Samples of a /metrics text, keyed by the series as written (``name{labels}``)."""
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-    return out
-
-
 def summary(traffic: Traffic) -> dict[str, Any]:
     """The JSON-able tallies of a run: requests sent, statuses, errors, latency percentiles."""
     import numpy as np
