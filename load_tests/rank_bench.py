@@ -192,7 +192,8 @@ def measure(args: argparse.Namespace, store_env: dict[str, str]) -> dict[str, An
     encoder = load_artifact(args.model_dir).encoder
     items, key = catalogue_items(args.model_dir, args.catalogue)
     env = {"CTR_MODEL_DIR": str(args.model_dir), "CTR_STORE": args.store, "CTR_MAX_CANDIDATES": "100000",
-           "CTR_MAX_RECORDS": "100000", "CTR_MAX_BODY_BYTES": str(64 << 20), **store_env}  # fmt: skip
+           "CTR_MAX_RECORDS": "100000", "CTR_MAX_BODY_BYTES": str(64 << 20), "CTR_BODY_BUDGET_BYTES": str(256 << 20),
+           **store_env}  # fmt: skip
     env.update(kv.split("=", 1) for kv in args.env)
     if hasattr(os, "sched_setaffinity") and args.client_core is not None:
         os.sched_setaffinity(0, {args.client_core})  # the load generator away from the server's core
